@@ -1,0 +1,54 @@
+# One entry point for people and CI. `make serve` and `make test` are the README's quick start.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+UV_VERSION := 0.13.9
+UV := .cache/uv/bin/uv
+VENV := .venv
+PORT ?= 3000
+PYTEST_ARGS ?=
+
+# uv must use the interpreter named above and never download one of its own.
+export UV_PYTHON_DOWNLOADS := never
+export UV_NATIVE_TLS := true
+export BENTOML_DO_NOT_TRACK := true
+
+.PHONY: help setup train serve test lint build lock clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(UV):
+	$(PYTHON) -m venv .cache/uv
+	.cache/uv/bin/pip install --quiet uv==$(UV_VERSION)
+
+# The stamp makes set-up a no-op until pyproject.toml or uv.lock change.
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+setup: $(VENV)/.synced ## Create .venv with the locked dependencies (no-op when up to date)
+
+train: setup ## Execute notebooks/iris.ipynb and save the model to the BentoML store
+	$(VENV)/bin/python -m train
+
+serve: train ## Train from the notebook, then serve API + UI on http://localhost:$(PORT)
+	$(VENV)/bin/bentoml serve . --port $(PORT)
+
+test: setup ## Lint, type-check and run every test, the slow end-to-end ones included
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+build: train ## Build the bento
+	$(VENV)/bin/bentoml build
+
+lock: | $(UV) ## Re-lock after editing pyproject.toml, and re-export the bento's requirements
+	$(UV) lock --python $(PYTHON)
+	$(UV) export --frozen --no-default-groups --no-hashes --no-emit-project -o requirements/serving.txt
+
+clean: ## Remove build output (not the model store)
+	rm -rf build dist test-artifacts .pytest_cache .mypy_cache .ruff_cache

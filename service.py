@@ -1,0 +1,93 @@
+"""The iris classifier as a BentoML service: JSON API, model info, and the Gradio UI at /ui."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import bentoml
+import gradio as gr
+from fastapi import FastAPI
+from pydantic import Field
+
+from serving.card import ModelCard
+from serving.predictor import Prediction, Predictor, load_predictor
+from serving.schemas import ModelInfo, PredictionResult, features_model
+from serving.settings import Settings
+from serving.store import pinned_tag, require_stored_model
+from ui.app import build_ui
+
+logger = logging.getLogger(__name__)
+
+settings = Settings.from_env()
+# Declared at module scope so `bentoml build` packs this model into the bento.
+model_ref = bentoml.models.BentoModel(pinned_tag(settings.model_tag, Path(__file__).resolve().parent))
+stored_model = require_stored_model(model_ref)
+card = ModelCard.from_metadata(stored_model.info.metadata)
+MODEL_TAG = str(stored_model.tag)
+
+# The request schema is made from the model's card: its feature names, bounds and an example row.
+Features = features_model(card)
+FeatureRows = Annotated[list[Features], Field(min_length=1, max_length=settings.max_batch_rows)]  # type: ignore[valid-type]
+
+
+@functools.cache
+def get_predictor() -> Predictor:
+    """The one predictor of this worker process, shared by the API and the UI."""
+    return load_predictor(stored_model, settings.runtime)
+
+
+def to_result(prediction: Prediction) -> PredictionResult:
+    """The API's view of one prediction."""
+    return PredictionResult(
+        class_=prediction.class_name,
+        probability=prediction.probability,
+        probabilities=prediction.probabilities,
+        model=MODEL_TAG,
+    )
+
+
+# FastAPI hosts what BentoML's @api cannot: a GET endpoint and the Gradio app. Its own docs are off;
+# BentoML merges its routes into the service's OpenAPI document at /docs.json.
+web = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+ui = build_ui(card, MODEL_TAG, lambda records: get_predictor().predict_records(records))
+gr.mount_gradio_app(web, ui, path="/ui")
+
+
+@bentoml.service(name="iris_classifier", traffic={"timeout": 30})
+@bentoml.asgi_app(web, path="/")
+class IrisClassifier:
+    """Predicts the iris species from four measurements in centimetres."""
+
+    model = model_ref
+
+    def __init__(self) -> None:
+        self.predictor = get_predictor()
+
+    @bentoml.api(route="/prediction")
+    def prediction(self, features: Features, /) -> PredictionResult:  # type: ignore[valid-type]
+        """Predict the species of one flower."""
+        (result,) = self.predictor.predict_rows(_as_rows([features]))
+        return to_result(result)
+
+    @bentoml.api(route="/predict_batch")
+    def predict_batch(self, rows: FeatureRows, /) -> list[PredictionResult]:
+        """Predict many flowers at once; answers come in the order of the rows."""
+        return [to_result(p) for p in self.predictor.predict_rows(_as_rows(rows))]
+
+    @web.get("/model", response_model=ModelInfo, summary="The model this service runs", tags=["Model"])
+    def model_info(self) -> ModelInfo:
+        """Tag, creation time, runtime and the model card (metrics, features, classes)."""
+        return ModelInfo(
+            tag=MODEL_TAG,
+            creation_time=stored_model.info.creation_time.isoformat(),
+            runtime=self.predictor.runtime.name,
+            card=card,
+        )
+
+
+def _as_rows(rows: list) -> list[list[float]]:
+    """Validated feature models as rows in the card's feature order."""
+    return [list(row.__dict__.values()) for row in rows]

@@ -1,0 +1,1 @@
+"""Run-time pieces of the prediction service: settings, model card, input schemas, predictor."""

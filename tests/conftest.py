@@ -1,0 +1,61 @@
+"""Shared fixtures: an isolated BentoML home for the whole session and one model trained from the real notebook."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+# BentoML reads BENTOML_HOME when it is first imported, so this must run before any test module imports it.
+_BENTOML_HOME = tempfile.mkdtemp(prefix="bentoml-home-tests-")
+os.environ["BENTOML_HOME"] = _BENTOML_HOME
+os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+sys.path.insert(0, str(ROOT))
+
+
+@pytest.fixture(scope="session")
+def bentoml_home() -> Path:
+    """The temporary BENTOML_HOME every test in this session uses."""
+    return Path(_BENTOML_HOME)
+
+
+@pytest.fixture(scope="session")
+def trained_tag(bentoml_home: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Train once from the real notebook into the session's model store."""
+    from train.pipeline import TrainOptions, train
+
+    tag = train(TrainOptions(output_dir=tmp_path_factory.mktemp("train-build")))
+    return str(tag)
+
+
+@pytest.fixture(scope="session")
+def service_module(trained_tag: str) -> Iterator[object]:
+    """service.py imported against the trained model (it reads the model card at import)."""
+    os.environ["IRIS_MODEL_TAG"] = trained_tag
+    import service
+
+    yield service
+
+
+@pytest.fixture
+def iris_forest_file(tmp_path: Path) -> Path:
+    """A small forest fitted on iris with named features and species labels, saved as the store would."""
+    import joblib
+    from sklearn.datasets import load_iris
+    from sklearn.ensemble import RandomForestClassifier
+
+    from serving.files import SKLEARN_FILE
+    from tests.fakes import FEATURES
+
+    iris = load_iris(as_frame=True)
+    X = iris.data.set_axis(FEATURES, axis=1)
+    y = iris.target_names[iris.target]
+    model = RandomForestClassifier(n_estimators=5, random_state=0).fit(X, y)
+    path = tmp_path / SKLEARN_FILE
+    joblib.dump(model, path)
+    return path

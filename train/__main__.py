@@ -1,0 +1,87 @@
+"""Command line: python -m train [--notebook PATH] [--name NAME] ..."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import bentoml
+
+from train.errors import TrainingError
+from train.pipeline import TrainOptions, train
+
+logger = logging.getLogger("train")
+
+
+def parse_args(argv: list[str] | None = None) -> TrainOptions:
+    """Turn command-line flags into TrainOptions."""
+    defaults = TrainOptions()
+    parser = argparse.ArgumentParser(
+        prog="python -m train",
+        description="Execute a notebook with nbclient, check the classifier it fits, "
+        "and save it to the BentoML model store.",
+    )
+    parser.add_argument(
+        "--notebook", type=Path, default=defaults.notebook, help="notebook to execute (default: %(default)s)"
+    )
+    parser.add_argument("--name", default=defaults.name, help="model name in the store (default: %(default)s)")
+    parser.add_argument("--model-var", default=defaults.model_var, help="kernel variable holding the fitted classifier")
+    parser.add_argument(
+        "--x-train-var", default=defaults.x_train_var, help="kernel variable holding the training features"
+    )
+    parser.add_argument("--x-test-var", default=defaults.x_test_var, help="kernel variable holding the test features")
+    parser.add_argument("--y-test-var", default=defaults.y_test_var, help="kernel variable holding the test labels")
+    parser.add_argument(
+        "--min-accuracy",
+        type=float,
+        default=defaults.min_accuracy,
+        help="refuse to save below this test accuracy (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--limit-factor",
+        type=float,
+        default=defaults.limit_factor,
+        help="accept inputs up to max + this many training spans (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--no-onnx",
+        dest="compile_onnx",
+        action="store_false",
+        help="serve with scikit-learn, skip the ONNX compilation",
+    )
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        default=defaults.output_dir,
+        help="where the executed notebook is written (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--timeout", type=int, default=defaults.timeout, help="seconds a single cell may run (default: %(default)s)"
+    )
+    args = parser.parse_args(argv)
+    try:
+        bentoml.Tag.from_taglike(args.name)
+    except ValueError as error:
+        parser.error(f"--name {args.name!r} is not a valid model name: {error}")
+    if not args.notebook.is_file():
+        parser.error(f"--notebook {args.notebook} does not exist")
+    return TrainOptions(**vars(args))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Train and print the new model tag; return the process exit code."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    options = parse_args(argv)
+    try:
+        tag = train(options)
+    except TrainingError as error:
+        logger.error("Training failed, nothing was saved to the model store.\n%s", error)
+        return error.exit_code
+    sys.stdout.write(f"{tag}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

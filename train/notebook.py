@@ -1,0 +1,112 @@
+"""Execute a notebook in a fresh kernel with nbclient and take named objects out of that kernel."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import pickle
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from jupyter_core.utils import run_sync
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+from nbformat import NotebookNode
+
+from train.errors import MissingVariables, NotebookFailed
+
+logger = logging.getLogger(__name__)
+
+# Runs in the notebook's kernel after its last cell; it adds nothing to the notebook itself.
+_EXPORT_CODE = """\
+import pickle as _pickle
+_wanted = {wanted!r}
+_missing = [_name for _name in _wanted if _name not in globals()]
+if _missing:
+    raise NameError("notebook did not define: " + ", ".join(_missing))
+with open({path!r}, "wb") as _file:
+    _pickle.dump({{_name: globals()[_name] for _name in _wanted}}, _file, protocol=5)
+"""
+
+
+@dataclass(frozen=True)
+class ExecutedNotebook:
+    """A notebook after a successful run, with the objects taken out of its kernel."""
+
+    notebook: NotebookNode
+    objects: dict[str, Any]
+    source_sha256: str
+    executed_path: Path
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def run_notebook(path: Path, variables: list[str], output_dir: Path, timeout: int = 600) -> ExecutedNotebook:
+    """Execute every cell of the notebook at `path`, then export `variables` from its kernel."""
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        notebook,
+        timeout=timeout,
+        kernel_name="python3",
+        # The kernel starts in the notebook's folder, as it would in Jupyter, so relative paths work.
+        resources={"metadata": {"path": str(path.parent.resolve())}},
+    )
+    executed_path = output_dir / f"{path.stem}.executed.ipynb"
+    output_dir.mkdir(parents=True, exist_ok=True)
+    logger.info("Executing %s (%d cells)", path, len(notebook.cells))
+    try:
+        with tempfile.TemporaryDirectory(prefix="train-export-") as tmp, client.setup_kernel():
+            _execute_cells(client, notebook, path)
+            objects = _export(client, variables, Path(tmp) / "objects.pkl", timeout)
+    finally:
+        nbformat.write(notebook, executed_path)
+        logger.info("Executed notebook written to %s", executed_path)
+    return ExecutedNotebook(notebook, objects, file_sha256(path), executed_path)
+
+
+def _execute_cells(client: NotebookClient, notebook: NotebookNode, path: Path) -> None:
+    """Run the notebook's cells in order, turning a failure into a message that names the cell."""
+    code_cells_run = 0
+    for index, cell in enumerate(notebook.cells):
+        try:
+            client.execute_cell(cell, index, execution_count=code_cells_run + 1)
+        except CellExecutionError as error:
+            raise NotebookFailed(
+                f"{path}: cell {index + 1} raised {error.ename}: {error.evalue}\n--- cell source ---\n{cell.source}"
+            ) from error
+        except (CellTimeoutError, DeadKernelError) as error:
+            raise NotebookFailed(f"{path}: cell {index + 1} did not finish: {error}") from error
+        if cell.cell_type == "code":
+            code_cells_run += 1
+
+
+def _export(client: NotebookClient, variables: list[str], target: Path, timeout: int) -> dict[str, Any]:
+    """Pickle the named kernel variables to `target` from inside the kernel and load them here."""
+    code = _EXPORT_CODE.format(wanted=variables, path=str(target))
+    # Sent straight to the kernel client, so the exporting code never becomes part of the notebook.
+    kernel_client: Any = client.kc  # an AsyncKernelClient while setup_kernel() is active
+    reply = run_sync(kernel_client.execute_interactive)(code, timeout=timeout, store_history=False, output_hook=_ignore)
+    content = reply["content"]
+    if content["status"] != "ok":
+        if content.get("ename") == "NameError":
+            raise MissingVariables(
+                f"{content['evalue']}. The notebook must leave these variables defined after its last cell: "
+                f"{', '.join(variables)} (other names can be given with the --*-var flags)."
+            )
+        raise NotebookFailed(
+            f"could not export {', '.join(variables)} from the kernel: {content.get('ename')}: {content.get('evalue')}"
+        )
+    # Safe to unpickle: the file was written a moment ago by the kernel we started, into our own temp dir.
+    with target.open("rb") as file:
+        objects: dict[str, Any] = pickle.load(file)
+    return objects
+
+
+def _ignore(message: dict[str, Any]) -> None:
+    """Swallow the export's IOPub messages instead of echoing them to our stdout."""
