@@ -37,8 +37,11 @@ def trained_tag(bentoml_home: Path, tmp_path_factory: pytest.TempPathFactory) ->
 def service_module(trained_tag: str) -> Iterator[object]:
     """service.py imported against the trained model (it reads the model card at import)."""
     os.environ["IRIS_MODEL_TAG"] = trained_tag
-    import service
-
+    try:
+        import service
+    finally:
+        # Only this import should see it; servers started later pick their model themselves.
+        del os.environ["IRIS_MODEL_TAG"]
     yield service
 
 

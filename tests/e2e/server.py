@@ -1,0 +1,77 @@
+"""Start `bentoml serve` as a real subprocess and wait until it is ready."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+BENTOML = str(Path(sys.executable).parent / "bentoml")
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Server:
+    """A running server: where to reach it and how long it took to become ready."""
+
+    url: str
+    seconds_to_ready: float
+    log: Path
+
+
+@contextmanager
+def serve(
+    target: str, cwd: Path, log: Path, env: dict[str, str] | None = None, timeout: float = 90
+) -> Iterator[Server]:
+    """Run `bentoml serve target` on a free port until the block ends; fail with the log if it never gets ready."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    started = time.monotonic()
+    with log.open("w") as log_file:
+        process = subprocess.Popen(
+            [BENTOML, "serve", target, "--host", "127.0.0.1", "--port", str(port)],
+            cwd=cwd,
+            env={**os.environ, **(env or {})},
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # so the whole process group (workers included) can be stopped
+        )
+        try:
+            ready_after = _wait_ready(url, process, started, timeout, log)
+            yield Server(url, ready_after, log)
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def _wait_ready(url: str, process: subprocess.Popen[bytes], started: float, timeout: float, log: Path) -> float:
+    """Poll /readyz until it answers 200; return the seconds it took."""
+    while time.monotonic() - started < timeout:
+        if process.poll() is not None:
+            raise RuntimeError(f"bentoml serve exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return time.monotonic() - started
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} not ready after {timeout} s:\n{log.read_text()[-3000:]}")
