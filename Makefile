@@ -15,7 +15,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_NATIVE_TLS := true
 export BENTOML_DO_NOT_TRACK := true
 
-.PHONY: help setup train serve test lint build lock clean
+.PHONY: help setup train serve test build bench lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -45,6 +45,10 @@ test: setup ## Lint, type-check and run every test, the slow end-to-end ones inc
 
 build: train ## Build the bento
 	$(VENV)/bin/bentoml build
+
+bench: setup ## Benchmark the bento against Flask + pickle and a bare-starlette floor (about 5 minutes)
+	scripts/system-deps.sh hey
+	$(VENV)/bin/python -m benchmarks
 
 lock: | $(UV) ## Re-lock after editing pyproject.toml, and re-export the bento's requirements
 	$(UV) lock --python $(PYTHON)

@@ -13,16 +13,29 @@ class Settings:
     model_tag: str = "iris_clf:latest"
     runtime: str = "auto"
     max_batch_rows: int = 1000
+    fast_path: bool = True
+    workers: int | str = "cpu_count"
 
     @classmethod
     def from_env(cls) -> Settings:
-        """Defaults, overridden by IRIS_MODEL_TAG, IRIS_RUNTIME and IRIS_MAX_BATCH_ROWS."""
+        """Defaults, overridden by IRIS_MODEL_TAG, IRIS_RUNTIME, IRIS_MAX_BATCH_ROWS, IRIS_FAST_PATH, IRIS_WORKERS."""
         env = os.environ
         runtime = env.get("IRIS_RUNTIME", cls.runtime)
         if runtime not in ("auto", "onnx", "sklearn"):
             raise ValueError(f"IRIS_RUNTIME={runtime!r}: use auto, onnx or sklearn")
         return cls(
-            model_tag=env.get("IRIS_MODEL_TAG", cls.model_tag),
+            model_tag=env.get("IRIS_MODEL_TAG") or cls.model_tag,
             runtime=runtime,
             max_batch_rows=int(env.get("IRIS_MAX_BATCH_ROWS", cls.max_batch_rows)),
+            fast_path=env.get("IRIS_FAST_PATH", "true").lower() not in ("0", "false", "no", "off"),
+            workers=_workers(env.get("IRIS_WORKERS", str(cls.workers))),
         )
+
+
+def _workers(value: str) -> int | str:
+    """A positive worker count, or "cpu_count" for one worker per core."""
+    if value == "cpu_count":
+        return value
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"IRIS_WORKERS={value!r}: use a positive whole number or cpu_count")
+    return int(value)

@@ -62,3 +62,16 @@ def iris_forest_file(tmp_path: Path) -> Path:
     path = tmp_path / SKLEARN_FILE
     joblib.dump(model, path)
     return path
+
+
+@pytest.fixture(scope="session")
+def http_client(service_module) -> Iterator[object]:
+    """One ASGI app for the session: BentoML registers its metrics per app, so a second app in-process fails."""
+    import logging
+
+    from starlette.testclient import TestClient
+
+    # BentoML logs every rejected request with its traceback; the tests look at the responses instead.
+    logging.getLogger("bentoml").setLevel(logging.CRITICAL)
+    with TestClient(service_module.IrisClassifier.to_asgi()) as client:
+        yield client

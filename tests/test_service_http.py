@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
-
 import pytest
 from starlette.testclient import TestClient
 
 from tests.fakes import SETOSA, VIRGINICA
 
 
-@pytest.fixture(scope="module")
-def client(service_module) -> Iterator[TestClient]:
-    # BentoML logs every rejected request with its traceback; the tests look at responses instead.
-    logging.getLogger("bentoml").setLevel(logging.CRITICAL)
-    with TestClient(service_module.IrisClassifier.to_asgi()) as test_client:
-        yield test_client
+@pytest.fixture
+def client(http_client: TestClient) -> TestClient:
+    return http_client
 
 
 def test_prediction_answers_class_probability_and_model(client: TestClient, trained_tag: str) -> None:

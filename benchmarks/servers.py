@@ -1,0 +1,75 @@
+"""Start a server process on a free port, wait until it answers, and measure its workers' memory."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+PROBE = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
+
+
+@dataclass(frozen=True)
+class Started:
+    """A running server."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    seconds_to_ready: float
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def start_server(command: list[str], env: dict[str, str], log: Path, timeout: float = 120) -> Iterator[Started]:
+    """Run `command` ({port} filled in) until the block ends; ready means POST /prediction answers 200."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    started = time.monotonic()
+    with log.open("w") as log_file:
+        process = subprocess.Popen(
+            [part.replace("{port}", str(port)) for part in command],
+            cwd=ROOT,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            while True:
+                if process.poll() is not None or time.monotonic() - started > timeout:
+                    raise RuntimeError(f"{command[0]} did not get ready:\n{log.read_text()[-2000:]}")
+                try:
+                    if httpx.post(f"{url}/prediction", json=PROBE, timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.05)
+            yield Started(url, process, time.monotonic() - started)
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+def worker_rss_mb(process: subprocess.Popen[bytes]) -> list[float]:
+    """Resident memory of each process that serves requests (the children, or the process if it has none)."""
+    parent = psutil.Process(process.pid)
+    workers = parent.children(recursive=True) or [parent]
+    return sorted(w.memory_info().rss / 2**20 for w in workers)
