@@ -10,17 +10,17 @@ from pathlib import Path
 from typing import Annotated
 
 import bentoml
-import gradio as gr
 from fastapi import FastAPI
+from fastapi.responses import FileResponse
 from pydantic import Field, TypeAdapter, ValidationError
 
 from serving.card import ModelCard
 from serving.fastpath import FastJSONRoutes, validation_error_body
+from serving.files import EXECUTED_NOTEBOOK_FILE
 from serving.predictor import Prediction, Predictor, load_predictor
 from serving.schemas import ModelInfo, PredictionResult, features_model
 from serving.settings import Settings
 from serving.store import pinned_tag, require_stored_model
-from ui.app import build_ui
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +55,32 @@ def to_result(prediction: Prediction) -> PredictionResult:
 # FastAPI hosts what BentoML's @api cannot: a GET endpoint and the Gradio app. Its own docs are off;
 # BentoML merges its routes into the service's OpenAPI document at /docs.json.
 web = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-ui = build_ui(card, MODEL_TAG, lambda records: get_predictor().predict_records(records))
-gr.mount_gradio_app(web, ui, path="/ui")
+
+
+def mount_ui() -> None:
+    """Build the Gradio UI and mount it on `web` at /ui, once per process.
+
+    Called from the service's __init__, which BentoML runs in each worker before it enters the mounted
+    apps' lifespans (where Gradio starts its queue). Importing Gradio takes ~4 s, and this way the
+    `bentoml serve` parent process and `bentoml build` never pay for it.
+    """
+    if any(getattr(route, "path", None) == "/ui" for route in web.routes):
+        return
+    if settings.workers != 1:
+        logger.warning("IRIS_WORKERS=%s: the web UI is off; it needs a single worker per process", settings.workers)
+        return
+    import gradio as gr
+
+    from ui.app import ModelSummary, build_ui
+
+    created = stored_model.info.creation_time.isoformat(timespec="seconds")
+    blocks = build_ui(
+        card,
+        ModelSummary(MODEL_TAG, created, card.runtime),
+        lambda records: get_predictor().predict_records(records),
+        settings.max_batch_rows,
+    )
+    gr.mount_gradio_app(web, blocks, path="/ui")
 
 
 @bentoml.service(name="iris_classifier", traffic={"timeout": 30}, workers=settings.workers)
@@ -68,6 +92,7 @@ class IrisClassifier:
 
     def __init__(self) -> None:
         self.predictor = get_predictor()
+        mount_ui()
         # Everything loaded so far (BentoML, Gradio, the model) lives as long as the worker. Freezing it keeps
         # the garbage collector's full passes from re-scanning it: they stalled requests for ~250 ms.
         gc.collect()
@@ -92,6 +117,15 @@ class IrisClassifier:
             creation_time=stored_model.info.creation_time.isoformat(),
             runtime=self.predictor.runtime.name,
             card=card,
+        )
+
+    @web.get("/model/notebook", summary="The executed training notebook, with its outputs", tags=["Model"])
+    def model_notebook(self) -> FileResponse:
+        """The notebook as the training step ran it, plots included (open it in Jupyter)."""
+        return FileResponse(
+            Path(stored_model.path) / EXECUTED_NOTEBOOK_FILE,
+            media_type="application/x-ipynb+json",
+            filename=f"{stored_model.tag.name}-{stored_model.tag.version}.ipynb",
         )
 
 

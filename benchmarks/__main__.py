@@ -129,6 +129,7 @@ def main() -> None:
                 {**env, "MODEL_PATH": str(model_file)},
             ),
             ("project: bento, defaults", bentoml_serve, env),
+            ("project: bento, IRIS_WORKERS=2 (API only, UI off)", bentoml_serve, {**env, "IRIS_WORKERS": "2"}),
             ("project: bento, IRIS_FAST_PATH=false", bentoml_serve, {**env, "IRIS_FAST_PATH": "false"}),
             ("project: bento, access log off", bentoml_serve, {**env, "BENTOML_CONFIG_OPTIONS": ACCESS_LOG_OFF}),
             (

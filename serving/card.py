@@ -58,6 +58,11 @@ class ModelCard(BaseModel):
     examples: list[dict[str, Any]] = Field(
         description="real test rows: the features plus their true class under 'label'"
     )
+    reference: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="training rows (all, or an even sample of at most 1,000) with their class under 'label': "
+        "the picture of the training data for the UI and the baseline for drift checks",
+    )
     estimator: str
     sklearn_version: str
     runtime: str = Field(description="what the service runs: 'onnx' or 'sklearn'")

@@ -9,10 +9,8 @@ from pathlib import Path
 from typing import Protocol
 
 import bentoml
-import joblib
 import numpy as np
 import onnxruntime as ort
-import pandas as pd
 
 from serving.card import ModelCard
 from serving.files import ONNX_FILE, SKLEARN_FILE
@@ -53,12 +51,17 @@ class SklearnRuntime:
     name = "sklearn"
 
     def __init__(self, path: Path, feature_names: list[str]) -> None:
+        # Imported here: pandas and joblib cost ~1 s at start-up, and the ONNX path needs neither.
+        import joblib
+
         # The file was written by our own training step into the model store; never load a pickle from elsewhere.
         self._model = joblib.load(path)
         self._feature_names = feature_names
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
         """Class probabilities, in the card's class order."""
+        import pandas as pd
+
         return np.asarray(self._model.predict_proba(pd.DataFrame(features, columns=self._feature_names)))
 
 

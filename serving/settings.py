@@ -14,7 +14,9 @@ class Settings:
     runtime: str = "auto"
     max_batch_rows: int = 1000
     fast_path: bool = True
-    workers: int | str = "cpu_count"
+    # One worker by default: Gradio keeps per-process state (its queue), so the UI needs every request of a
+    # session to reach the same process. More workers serve the API faster and switch the UI off.
+    workers: int | str = 1
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -33,7 +35,7 @@ class Settings:
 
 
 def _workers(value: str) -> int | str:
-    """A positive worker count, or "cpu_count" for one worker per core."""
+    """A positive worker count, or "cpu_count" for one worker per core (API only: the UI needs one worker)."""
     if value == "cpu_count":
         return value
     if not value.isdigit() or int(value) < 1:

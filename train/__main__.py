@@ -31,6 +31,9 @@ def parse_args(argv: list[str] | None = None) -> TrainOptions:
     parser.add_argument(
         "--x-train-var", default=defaults.x_train_var, help="kernel variable holding the training features"
     )
+    parser.add_argument(
+        "--y-train-var", default=defaults.y_train_var, help="kernel variable holding the training labels"
+    )
     parser.add_argument("--x-test-var", default=defaults.x_test_var, help="kernel variable holding the test features")
     parser.add_argument("--y-test-var", default=defaults.y_test_var, help="kernel variable holding the test labels")
     parser.add_argument(

@@ -53,6 +53,20 @@ def feature_limits(stats: dict[str, FeatureStats], factor: float) -> dict[str, F
     return limits
 
 
+REFERENCE_ROWS = 1000
+
+
+def reference_rows(X_train: pd.DataFrame, y_train: Any) -> list[dict[str, Any]]:
+    """The training rows with their labels, evenly thinned to at most REFERENCE_ROWS."""
+    labels = np.asarray(y_train).astype(str)
+    step = max(1, -(-len(X_train) // REFERENCE_ROWS))
+    rows = X_train.iloc[::step]
+    return [
+        {**{str(k): float(v) for k, v in row.items()}, "label": label}
+        for (_, row), label in zip(rows.iterrows(), labels[::step], strict=True)
+    ]
+
+
 def pick_examples(X_test: pd.DataFrame, y_test: Any, class_names: list[str]) -> list[dict[str, Any]]:
     """A few real test rows of every class, for the UI and the docs."""
     labels = np.asarray(y_test).astype(str)

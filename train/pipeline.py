@@ -14,7 +14,7 @@ import sklearn
 from serving.card import ModelCard
 from train.checks import check_accuracy, check_classifier, check_features
 from train.compile import CompiledModel, compile_to_onnx
-from train.describe import evaluate, feature_limits, feature_stats, pick_examples
+from train.describe import evaluate, feature_limits, feature_stats, pick_examples, reference_rows
 from train.errors import ModelCheckFailed
 from train.notebook import run_notebook
 from train.store import save_model
@@ -32,6 +32,7 @@ class TrainOptions:
     name: str = "iris_clf"
     model_var: str = "model"
     x_train_var: str = "X_train"
+    y_train_var: str = "y_train"
     x_test_var: str = "X_test"
     y_test_var: str = "y_test"
     min_accuracy: float = 0.9
@@ -43,16 +44,19 @@ class TrainOptions:
 
 def train(options: TrainOptions) -> bentoml.Tag:
     """Run the whole step and return the new model's tag; raise a TrainingError and store nothing on failure."""
-    variables = [options.model_var, options.x_train_var, options.x_test_var, options.y_test_var]
+    variables = [options.model_var, options.x_train_var, options.y_train_var, options.x_test_var, options.y_test_var]
     executed = run_notebook(options.notebook, variables, options.output_dir, options.timeout)
-    model, X_train, X_test, y_test = (executed.objects[name] for name in variables)
+    model, X_train, y_train, X_test, y_test = (executed.objects[name] for name in variables)
 
     check_classifier(model)
     feature_names = check_features(X_train, X_test)
-    if len(X_test) != len(y_test):
-        raise ModelCheckFailed(
-            f"`{options.x_test_var}` has {len(X_test)} rows but `{options.y_test_var}` has {len(y_test)}."
-        )
+    pairs = (
+        (options.x_train_var, X_train, options.y_train_var, y_train),
+        (options.x_test_var, X_test, options.y_test_var, y_test),
+    )
+    for x_name, features, y_name, labels in pairs:
+        if len(features) != len(labels):
+            raise ModelCheckFailed(f"`{x_name}` has {len(features)} rows but `{y_name}` has {len(labels)}.")
     class_names = [str(c) for c in model.classes_]
     metrics = evaluate(model.predict(X_test), y_test, class_names)
     logger.info("Test accuracy %.4f on %d rows", metrics.accuracy, metrics.n_test)
@@ -71,6 +75,7 @@ def train(options: TrainOptions) -> bentoml.Tag:
         feature_stats=stats,
         feature_limits=feature_limits(stats, options.limit_factor),
         examples=pick_examples(X_test, y_test, class_names),
+        reference=reference_rows(X_train, y_train),
         estimator=f"{type(model).__module__}.{type(model).__qualname__}",
         sklearn_version=sklearn.__version__,
         runtime="onnx" if compiled.onnx_bytes is not None else "sklearn",

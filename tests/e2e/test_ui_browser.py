@@ -1,0 +1,161 @@
+"""The web UI in a real browser (Debian's chromium driven by Playwright) against the served bento."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.e2e.server import Server
+from tests.fakes import VIRGINICA
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = "/usr/bin/chromium"
+# Headless, and none of the background networking this closed network would refuse.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TIMEOUT_MS = 20_000
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium (scripts/system-deps.sh)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def open_ui(browser: Browser, url: str, width: int = 1280, height: int = 1000) -> Page:
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(f"{url}/ui/")
+    expect(page.locator("#predict-button")).to_be_visible()
+    return page
+
+
+def set_measurements(page: Page, values: dict[str, float]) -> None:
+    for name, value in values.items():
+        box = page.locator(f"#input-{name} input[type=number]")
+        box.fill(str(value))
+        box.press("Enter")
+
+
+def write_csv(path: Path, rows: list[dict[str, object]]) -> Path:
+    with path.open("w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def test_single_prediction(browser: Browser, served_bento: Server, artifacts: Path) -> None:
+    page = open_ui(browser, served_bento.url)
+    set_measurements(page, VIRGINICA)
+    page.locator("#predict-button").click()
+    expect(page.locator("#verdict")).to_contain_text("virginica")
+    expect(page.locator("#verdict")).to_contain_text("probability")
+    bars = page.locator("#bars")
+    for name in ("setosa", "versicolor", "virginica"):
+        expect(bars).to_contain_text(name)
+    expect(page.locator("#where")).to_be_visible()
+    expect(page.locator("#header")).to_contain_text("test accuracy")
+    page.screenshot(path=artifacts / "ui-predict.png", full_page=True)
+    page.close()
+
+
+def test_batch_csv_results_and_download(browser: Browser, served_bento: Server, artifacts: Path, tmp_path: Path) -> None:
+    rows = [
+        {"id": "a", "sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2},
+        {"id": "b", **VIRGINICA},
+        {"id": "c", "sepal_length": 6.0, "sepal_width": 2.9, "petal_length": 4.5, "petal_width": 1.5},
+    ]
+    page = open_ui(browser, served_bento.url)
+    page.get_by_role("tab", name="Batch (CSV)").click()
+    page.locator("#batch-file input[type=file]").set_input_files(write_csv(tmp_path / "flowers.csv", rows))
+    expect(page.locator("#batch-status")).to_contain_text("Predicted 3 rows")
+    table = page.locator("#batch-table")
+    expect(table).to_contain_text("virginica")
+    expect(table).to_contain_text("setosa")
+    page.screenshot(path=artifacts / "ui-batch.png", full_page=True)
+
+    with page.expect_download() as download_info:
+        page.locator("#batch-download").click()
+    results = list(csv.DictReader(io.StringIO(Path(download_info.value.path()).read_text())))
+    assert [r["id"] for r in results] == ["a", "b", "c"], "the user's own columns are kept"
+    assert [r["class"] for r in results[:2]] == ["setosa", "virginica"]
+    assert {"probability", "p_setosa", "p_versicolor", "p_virginica"} <= set(results[0])
+    page.close()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("sepal_length,sepal_width,petal_length\n5.1,3.5,1.4\n", "Missing column(s): petal_width"),
+        (
+            "sepal_length,sepal_width,petal_length,petal_width\n5.1,3.5,1.4,0.2\n5.0,abc,1.4,0.2\n",
+            "Row 2, column sepal_width: 'abc' is not a number",
+        ),
+        ("sepal_length,sepal_width,petal_length,petal_width\n5.1,3.5,1.4,-2\n", "Row 1, column petal_width"),
+        ("sepal_length,sepal_width,petal_length,petal_width\n" + "5.1,3.5,1.4,0.2\n" * 1001, "has 1,001 rows; at most 1,000"),
+    ],
+    ids=["missing-column", "not-a-number", "out-of-range", "too-many-rows"],
+)
+def test_bad_csv_gets_a_message(
+    browser: Browser, served_bento: Server, artifacts: Path, tmp_path: Path, content: str, message: str
+) -> None:
+    page = open_ui(browser, served_bento.url)
+    page.get_by_role("tab", name="Batch (CSV)").click()
+    bad = tmp_path / "bad.csv"
+    bad.write_text(content)
+    page.locator("#batch-file input[type=file]").set_input_files(bad)
+    expect(page.locator("#batch-status")).to_contain_text("Cannot use this file")
+    expect(page.locator("#batch-status")).to_contain_text(message)
+    expect(page.locator("#batch-table")).to_be_hidden()
+    page.screenshot(path=artifacts / f"ui-bad-csv-{bad.stat().st_size}.png", full_page=True)
+    page.close()
+
+
+def test_model_card_and_links(browser: Browser, served_bento: Server, trained_tag: str, artifacts: Path) -> None:
+    page = open_ui(browser, served_bento.url)
+    page.get_by_role("tab", name="Model card").click()
+    summary = page.locator("#card-summary")
+    expect(summary).to_contain_text(trained_tag)
+    expect(summary).to_contain_text("Test accuracy")
+    expect(page.get_by_text("Confusion matrix (test set)")).to_be_visible()
+    notebook_link = summary.get_by_role("link", name="executed notebook with its plots")
+    notebook = httpx.get(notebook_link.evaluate("a => a.href"))
+    assert notebook.status_code == 200
+    assert notebook.json()["cells"], "the executed notebook is served"
+    for name, path in (("API docs", "/"), ("metrics", "/metrics"), ("model JSON", "/model")):
+        href = page.locator("#header").get_by_role("link", name=name).evaluate("a => a.href")
+        assert href == f"{served_bento.url}{path}", name
+        assert httpx.get(href).status_code == 200
+    page.screenshot(path=artifacts / "ui-model-card.png", full_page=True)
+    page.close()
+
+
+def test_phone_width(browser: Browser, served_bento: Server, artifacts: Path) -> None:
+    page = open_ui(browser, served_bento.url, width=390, height=844)
+    set_measurements(page, VIRGINICA)
+    page.locator("#predict-button").click()
+    expect(page.locator("#verdict")).to_contain_text("virginica")
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 1, f"page is {overflow}px wider than a phone screen"
+    page.screenshot(path=artifacts / "ui-phone.png", full_page=True)
+    page.close()
