@@ -37,7 +37,11 @@ train: setup ## Execute notebooks/iris.ipynb and save the model to the BentoML s
 serve: train ## Train from the notebook, then serve API + UI on http://localhost:$(PORT)
 	$(VENV)/bin/bentoml serve . --port $(PORT)
 
+# Debian packages the end-to-end tests use: a real browser for the UI and a real reverse proxy.
+TEST_SYSTEM_PACKAGES := chromium fonts-dejavu-core nginx-light
+
 test: setup ## Lint, type-check and run every test, the slow end-to-end ones included
+	scripts/system-deps.sh $(TEST_SYSTEM_PACKAGES)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy

@@ -69,9 +69,8 @@ def mount_ui() -> None:
     if settings.workers != 1:
         logger.warning("IRIS_WORKERS=%s: the web UI is off; it needs a single worker per process", settings.workers)
         return
-    import gradio as gr
-
     from ui.app import ModelSummary, build_ui
+    from ui.mount import mount_blocks
 
     created = stored_model.info.creation_time.isoformat(timespec="seconds")
     blocks = build_ui(
@@ -80,7 +79,7 @@ def mount_ui() -> None:
         lambda records: get_predictor().predict_records(records),
         settings.max_batch_rows,
     )
-    gr.mount_gradio_app(web, blocks, path="/ui")
+    mount_blocks(web, blocks, "/ui", public_prefix=settings.root_path)
 
 
 @bentoml.service(name="iris_classifier", traffic={"timeout": 30}, workers=settings.workers)

@@ -17,10 +17,12 @@ class Settings:
     # One worker by default: Gradio keeps per-process state (its queue), so the UI needs every request of a
     # session to reach the same process. More workers serve the API faster and switch the UI off.
     workers: int | str = 1
+    # The public path prefix when a reverse proxy serves this under a sub-path, e.g. "/iris".
+    root_path: str = ""
 
     @classmethod
     def from_env(cls) -> Settings:
-        """Defaults, overridden by IRIS_MODEL_TAG, IRIS_RUNTIME, IRIS_MAX_BATCH_ROWS, IRIS_FAST_PATH, IRIS_WORKERS."""
+        """Defaults, overridden by the IRIS_* variables of the same names (README, "Serving and packaging")."""
         env = os.environ
         runtime = env.get("IRIS_RUNTIME", cls.runtime)
         if runtime not in ("auto", "onnx", "sklearn"):
@@ -31,6 +33,7 @@ class Settings:
             max_batch_rows=int(env.get("IRIS_MAX_BATCH_ROWS", cls.max_batch_rows)),
             fast_path=env.get("IRIS_FAST_PATH", "true").lower() not in ("0", "false", "no", "off"),
             workers=_workers(env.get("IRIS_WORKERS", str(cls.workers))),
+            root_path=env.get("IRIS_ROOT_PATH", cls.root_path).rstrip("/"),
         )
 
 

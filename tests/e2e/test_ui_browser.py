@@ -79,7 +79,9 @@ def test_single_prediction(browser: Browser, served_bento: Server, artifacts: Pa
     page.close()
 
 
-def test_batch_csv_results_and_download(browser: Browser, served_bento: Server, artifacts: Path, tmp_path: Path) -> None:
+def test_batch_csv_results_and_download(
+    browser: Browser, served_bento: Server, artifacts: Path, tmp_path: Path
+) -> None:
     rows = [
         {"id": "a", "sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2},
         {"id": "b", **VIRGINICA},
@@ -112,7 +114,10 @@ def test_batch_csv_results_and_download(browser: Browser, served_bento: Server, 
             "Row 2, column sepal_width: 'abc' is not a number",
         ),
         ("sepal_length,sepal_width,petal_length,petal_width\n5.1,3.5,1.4,-2\n", "Row 1, column petal_width"),
-        ("sepal_length,sepal_width,petal_length,petal_width\n" + "5.1,3.5,1.4,0.2\n" * 1001, "has 1,001 rows; at most 1,000"),
+        (
+            "sepal_length,sepal_width,petal_length,petal_width\n" + "5.1,3.5,1.4,0.2\n" * 1001,
+            "has 1,001 rows; at most 1,000",
+        ),
     ],
     ids=["missing-column", "not-a-number", "out-of-range", "too-many-rows"],
 )
@@ -159,3 +164,21 @@ def test_phone_width(browser: Browser, served_bento: Server, artifacts: Path) ->
     assert overflow <= 1, f"page is {overflow}px wider than a phone screen"
     page.screenshot(path=artifacts / "ui-phone.png", full_page=True)
     page.close()
+
+
+def test_behind_reverse_proxy_path_prefix(browser: Browser, bento_tag: str, tmp_path: Path, artifacts: Path) -> None:
+    from tests.e2e.proxy import nginx_prefix
+    from tests.e2e.server import serve
+
+    env = {"IRIS_ROOT_PATH": "/iris"}
+    with serve(bento_tag, cwd=tmp_path, log=artifacts / "serve-behind-proxy.log", env=env) as server:
+        with nginx_prefix(server.url, "/iris", tmp_path) as public:
+            page = open_ui(browser, public.removesuffix("/iris") + "/iris")
+            set_measurements(page, VIRGINICA)
+            page.locator("#predict-button").click()
+            expect(page.locator("#verdict")).to_contain_text("virginica")
+            docs = page.locator("#header").get_by_role("link", name="API docs").evaluate("a => a.href")
+            assert docs == f"{public}/"
+            assert "swagger" in httpx.get(docs).text.lower()
+            page.screenshot(path=artifacts / "ui-behind-proxy.png", full_page=True)
+            page.close()
