@@ -106,3 +106,10 @@ def test_bad_model_name_is_refused_before_running(tmp_path: Path, capsys: pytest
         main(["--name", "not a name!", "--output-dir", str(tmp_path)])
     assert caught.value.code == 2
     assert "not a valid model name" in capsys.readouterr().err
+
+
+def test_reference_rows_carry_training_data_and_labels(trained_tag: str) -> None:
+    card = ModelCard.from_metadata(bentoml.models.get(trained_tag).info.metadata)
+    assert len(card.reference) == card.n_train == 105
+    assert {row["label"] for row in card.reference} == set(card.class_names)
+    assert set(card.reference[0]) == {*card.feature_names, "label"}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from serving.card import ModelCard
@@ -50,6 +49,7 @@ def most_telling_pair(card: ModelCard) -> tuple[str, str]:
         return card.feature_names[0], card.feature_names[min(1, len(card.feature_names) - 1)]
     frame = pd.DataFrame(card.reference)
     grouped = frame.groupby("label")[card.feature_names]
-    separation = grouped.mean().var() / grouped.var().mean().replace(0, np.nan)
+    # A feature constant within each class but not across them separates perfectly: keep it on top.
+    separation = grouped.mean().var() / grouped.var().mean().clip(lower=1e-12)
     first, second = separation.fillna(0).sort_values(ascending=False).index[:2]
     return str(first), str(second)
