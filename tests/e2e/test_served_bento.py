@@ -40,9 +40,11 @@ def test_python_client_single_and_batch(served_bento: Server) -> None:
 
 def test_ui_predicts_through_gradio_client(served_bento: Server) -> None:
     client = Client(f"{served_bento.url}/ui/", verbose=False)
-    result = client.predict(*VIRGINICA.values(), api_name="/predict")
-    assert result["label"] == "virginica"
-    assert {c["label"] for c in result["confidences"]} == {"setosa", "versicolor", "virginica"}
+    bars, verdict, picture = client.predict(*VIRGINICA.values(), api_name="/predict")
+    assert bars["label"] == "virginica"
+    assert {c["label"] for c in bars["confidences"]} == {"setosa", "versicolor", "virginica"}
+    assert "virginica" in verdict
+    assert [*VIRGINICA.values(), "your flower"] in picture["data"]
 
 
 def test_builtins_stay_on(served_bento: Server) -> None:
