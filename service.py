@@ -12,7 +12,8 @@ from typing import Annotated
 import bentoml
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import Field, ValidationError
+from pydantic_core import to_json
 
 from serving.card import ModelCard
 from serving.fastpath import FastJSONRoutes, validation_error_body
@@ -42,14 +43,19 @@ def get_predictor() -> Predictor:
     return load_predictor(stored_model, settings.runtime)
 
 
+def result_fields(prediction: Prediction) -> dict[str, object]:
+    """The API's view of one prediction, as the JSON object PredictionResult serialises to."""
+    return {
+        "class": prediction.class_name,
+        "probability": prediction.probability,
+        "probabilities": prediction.probabilities,
+        "model": MODEL_TAG,
+    }
+
+
 def to_result(prediction: Prediction) -> PredictionResult:
-    """The API's view of one prediction."""
-    return PredictionResult(
-        class_=prediction.class_name,
-        probability=prediction.probability,
-        probabilities=prediction.probabilities,
-        model=MODEL_TAG,
-    )
+    """The API's view of one prediction, as the typed model BentoML documents and serialises."""
+    return PredictionResult.model_validate(result_fields(prediction))
 
 
 # FastAPI hosts what BentoML's @api cannot: a GET endpoint and the Gradio app. Its own docs are off;
@@ -138,7 +144,6 @@ def _as_rows(rows: list) -> list[list[float]]:
 # The hot path: the same input models BentoML built for the two APIs, the same predictor, the same JSON.
 _single_input = IrisClassifier.apis["prediction"].input_spec
 _batch_input = IrisClassifier.apis["predict_batch"].input_spec
-_results_adapter = TypeAdapter(list[PredictionResult])
 
 
 def _predict_json(body: bytes) -> tuple[int, bytes]:
@@ -148,7 +153,7 @@ def _predict_json(body: bytes) -> tuple[int, bytes]:
     except ValidationError as error:
         return 400, json.dumps(validation_error_body(error)).encode()
     (prediction,) = get_predictor().predict_rows(_as_rows([features]))
-    return 200, to_result(prediction).model_dump_json().encode()
+    return 200, to_json(result_fields(prediction))
 
 
 def _predict_batch_json(body: bytes) -> tuple[int, bytes]:
@@ -157,7 +162,8 @@ def _predict_batch_json(body: bytes) -> tuple[int, bytes]:
         rows = _batch_input.model_validate_json(body or b"{}").root
     except ValidationError as error:
         return 400, json.dumps(validation_error_body(error)).encode()
-    return 200, _results_adapter.dump_json([to_result(p) for p in get_predictor().predict_rows(_as_rows(rows))])
+    # Plain dicts straight to JSON: building 1,000 PredictionResult models took longer than predicting.
+    return 200, to_json([result_fields(p) for p in get_predictor().predict_rows(_as_rows(rows))])
 
 
 if settings.fast_path:

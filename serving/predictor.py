@@ -86,9 +86,11 @@ class Predictor:
         """Predict every row of an (n, features) table, in the card's feature order."""
         probabilities = self.runtime.predict_proba(np.asarray(rows, dtype=np.float64))
         classes = self.card.class_names
+        # Whole-array numpy, then plain Python floats: per-row numpy calls cost more than the model itself.
+        best = probabilities.argmax(axis=1).tolist()
         return [
-            Prediction(classes[int(row.argmax())], float(row.max()), dict(zip(classes, row.tolist(), strict=True)))
-            for row in probabilities
+            Prediction(classes[b], row[b], dict(zip(classes, row, strict=True)))
+            for b, row in zip(best, probabilities.tolist(), strict=True)
         ]
 
     def predict_records(self, records: list[dict[str, float]]) -> list[Prediction]:
