@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# The release pipeline: test -> train -> build -> export -> containerize -> smoke, stopping at the first failure.
+#
+# Usage: scripts/build.sh [--skip STAGE]... [--only STAGE]... [--local-base] [--image-tag TAG]
+#   stages: test train build export containerize smoke (default: all, in that order)
+#   --local-base  build the image on a local Debian base (scripts/make-base-image.sh): for networks without
+#                 Docker Hub or behind a TLS-intercepting proxy. Default: the standard python:3.11-slim base.
+# The container engine: $BENTOML_CONTAINERIZE_BACKEND if set, else docker when its daemon answers, else podman,
+# else buildah (buildah builds but cannot run the smoke test).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT="$(pwd)"
+ALL_STAGES=(test train build export containerize smoke)
+PYTHON="$ROOT/.venv/bin/python"
+BENTOML="$ROOT/.venv/bin/bentoml"
+BASE_IMAGE="localhost/iris-base:bookworm"
+IMAGE_NAME="iris-classifier"
+SMOKE_PORT="${SMOKE_PORT:-3900}"
+
+stages=() skip=() local_base=false image_tag=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --only) stages+=("$2"); shift 2 ;;
+        --skip) skip+=("$2"); shift 2 ;;
+        --local-base) local_base=true; shift ;;
+        --image-tag) image_tag="$2"; shift 2 ;;
+        -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+        *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+[ ${#stages[@]} -gt 0 ] || stages=("${ALL_STAGES[@]}")
+
+wanted() {
+    local stage="$1" s
+    for s in "${skip[@]}"; do [ "$s" = "$stage" ] && return 1; done
+    for s in "${stages[@]}"; do [ "$s" = "$stage" ] && return 0; done
+    return 1
+}
+
+timings=()
+current=""
+on_error() { echo "build.sh: stage '$current' FAILED; later stages did not run." >&2; }
+trap on_error ERR
+
+run_stage() {
+    local stage="$1"; shift
+    wanted "$stage" || return 0
+    current="$stage"
+    echo "==> $stage"
+    local started=$SECONDS
+    "$@"
+    timings+=("$stage $((SECONDS - started))s")
+}
+
+# --- the container engine -----------------------------------------------------------------------------
+pick_engine() {
+    if [ -n "${BENTOML_CONTAINERIZE_BACKEND:-}" ]; then echo "$BENTOML_CONTAINERIZE_BACKEND"; return; fi
+    if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then echo docker; return; fi
+    if command -v podman >/dev/null 2>&1; then echo podman; return; fi
+    if command -v buildah >/dev/null 2>&1; then echo buildah; return; fi
+    echo "build.sh: no container engine found. Install Docker (https://docs.docker.com/engine/install/) or," \
+        "on Debian/Ubuntu, podman: sudo apt-get install podman runc" >&2
+    return 1
+}
+
+use_podman_conf_if_needed() {
+    # Sandboxes without systemd need runc + cgroupfs; use the project's settings only when podman fails without.
+    if [ -z "${CONTAINERS_CONF:-}" ] && ! podman info >/dev/null 2>&1; then
+        export CONTAINERS_CONF="$ROOT/deploy/podman/containers.conf"
+        echo "podman: using $CONTAINERS_CONF"
+    fi
+}
+
+# --- stages -------------------------------------------------------------------------------------------
+stage_test() { make test; }
+
+stage_train() {
+    make setup
+    model_tag="$("$PYTHON" -m train | tail -n 1)"
+    echo "model: $model_tag"
+}
+
+stage_build() {
+    local bentofile="bentofile.yaml"
+    if $local_base; then
+        mkdir -p build
+        bentofile="build/bentofile.local-base.yaml"
+        "$PYTHON" - "$BASE_IMAGE" "$bentofile" <<'PY'
+import sys, yaml
+config = yaml.safe_load(open("bentofile.yaml"))
+config.setdefault("docker", {})["base_image"] = sys.argv[1]
+yaml.safe_dump(config, open(sys.argv[2], "w"), sort_keys=False)
+PY
+    fi
+    bento_tag="$("$BENTOML" build -f "$bentofile" --output tag | tail -n 1)"
+    bento_tag="${bento_tag#__tag__:}"
+    echo "bento: $bento_tag"
+}
+
+stage_export() {
+    mkdir -p dist
+    local name="${model_tag/:/-}"
+    "$BENTOML" models export "$model_tag" "dist/$name.bentomodel"
+    echo "model file: dist/$name.bentomodel"
+}
+
+stage_containerize() {
+    engine="$(pick_engine)"
+    case "$engine" in podman|buildah) use_podman_conf_if_needed ;; esac
+    if $local_base; then CONTAINER_ENGINE="$engine" scripts/make-base-image.sh "$BASE_IMAGE"; fi
+    image_tag="${image_tag:-$IMAGE_NAME:${bento_tag#*:}}"
+    local options=()
+    # Builds fetch packages; rootful podman/buildah builds reach the network most reliably on the host's.
+    case "$engine" in podman|buildah) options+=(--opt network=host) ;; esac
+    "$BENTOML" containerize "$bento_tag" --backend "$engine" -t "$image_tag" "${options[@]}"
+    image_size="$("$engine" image inspect "$image_tag" --format '{{.Size}}')"
+    echo "image: $image_tag ($((image_size / 1024 / 1024)) MiB)"
+}
+
+stage_smoke() {
+    local runner="${engine:-$(pick_engine)}"
+    [ "$runner" = buildah ] && runner=podman
+    case "$runner" in podman) use_podman_conf_if_needed ;; esac
+    local name="iris-smoke-$$"
+    "$runner" run -d --rm --name "$name" -p "127.0.0.1:$SMOKE_PORT:3000" "$image_tag" >/dev/null
+    trap '"$runner" rm -f "$name" >/dev/null 2>&1 || true' RETURN
+    local started=$SECONDS
+    until curl -sf "http://127.0.0.1:$SMOKE_PORT/readyz" >/dev/null; do
+        if [ $((SECONDS - started)) -gt 120 ]; then "$runner" logs "$name" | tail -n 30; return 1; fi
+        sleep 0.5
+    done
+    ready_s=$((SECONDS - started))
+    local answer
+    answer="$(curl -sf -X POST "http://127.0.0.1:$SMOKE_PORT/prediction" -H 'Content-Type: application/json' \
+        -d '{"sepal_length": 6.7, "sepal_width": 3.0, "petal_length": 5.2, "petal_width": 2.3}')"
+    echo "smoke: $answer"
+    echo "$answer" | grep -q '"class":"virginica"'
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$SMOKE_PORT/ui/")" = 200 ]
+    echo "smoke: ready after ${ready_s}s, /prediction and /ui/ answer"
+}
+
+model_tag="" bento_tag="" engine="" image_size="" ready_s=""
+run_stage test stage_test
+run_stage train stage_train
+if [ -z "$model_tag" ] && { wanted build || wanted export; }; then
+    model_tag="$("$BENTOML" models get iris_clf:latest -o json | "$PYTHON" -c 'import json,sys; d=json.load(sys.stdin); print(d["name"]+":"+d["version"])')"
+fi
+run_stage build stage_build
+run_stage export stage_export
+if [ -z "$bento_tag" ] && { wanted containerize || wanted smoke; }; then
+    bento_tag="iris_classifier:$("$BENTOML" get iris_classifier:latest -o json | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["version"])')"
+fi
+run_stage containerize stage_containerize
+if [ -z "$image_tag" ] && wanted smoke; then image_tag="$IMAGE_NAME:${bento_tag#*:}"; fi
+run_stage smoke stage_smoke
+
+echo
+echo "Summary"
+echo "  model:  ${model_tag:-–}"
+echo "  bento:  ${bento_tag:-–}"
+echo "  image:  ${image_tag:-–} ${image_size:+($((image_size / 1024 / 1024)) MiB)}"
+echo "  ready:  ${ready_s:+${ready_s}s after docker/podman run}"
+for timing in "${timings[@]}"; do echo "  stage:  $timing"; done
