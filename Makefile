@@ -37,8 +37,9 @@ train: setup ## Execute notebooks/iris.ipynb and save the model to the BentoML s
 serve: train ## Train from the notebook, then serve API + UI on http://localhost:$(PORT)
 	$(VENV)/bin/bentoml serve . --port $(PORT)
 
-# Debian packages the end-to-end tests use: a real browser for the UI and a real reverse proxy.
-TEST_SYSTEM_PACKAGES := chromium fonts-dejavu-core nginx-light
+# Debian packages the end-to-end tests use: a real browser for the UI, a real reverse proxy, and a container
+# engine with what it needs to build a local base image (debootstrap) and publish ports (netavark, iptables).
+TEST_SYSTEM_PACKAGES := chromium fonts-dejavu-core nginx-light podman runc buildah debootstrap netavark aardvark-dns iptables
 
 test: setup ## Lint, type-check and run every test, the slow end-to-end ones included
 	scripts/system-deps.sh $(TEST_SYSTEM_PACKAGES)
@@ -47,8 +48,8 @@ test: setup ## Lint, type-check and run every test, the slow end-to-end ones inc
 	$(VENV)/bin/mypy
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
-build: train ## Build the bento
-	$(VENV)/bin/bentoml build
+build: setup ## test -> train -> build -> export -> containerize -> smoke (scripts/build.sh; ARGS=--local-base ...)
+	scripts/build.sh $(ARGS)
 
 bench: setup ## Benchmark the bento against Flask + pickle and a bare-starlette floor (about 5 minutes)
 	scripts/system-deps.sh hey

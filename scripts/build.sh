@@ -6,8 +6,8 @@
 #   --local-base  build the image on a local Debian base (scripts/make-base-image.sh): for networks without
 #                 Docker Hub or behind a TLS-intercepting proxy. Default: the standard python:3.11-slim base.
 # The container engine: $BENTOML_CONTAINERIZE_BACKEND if set, else docker when its daemon answers, else podman,
-# else buildah (buildah builds but cannot run the smoke test).
-set -euo pipefail
+# else buildah (buildah builds but cannot run the smoke test). IRIS_MODEL_TAG picks the model when train is skipped.
+set -Eeuo pipefail  # -E: the ERR trap below also fires inside the stage functions
 
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
@@ -64,12 +64,10 @@ pick_engine() {
     return 1
 }
 
-use_podman_conf_if_needed() {
-    # Sandboxes without systemd need runc + cgroupfs; use the project's settings only when podman fails without.
-    if [ -z "${CONTAINERS_CONF:-}" ] && ! podman info >/dev/null 2>&1; then
-        export CONTAINERS_CONF="$ROOT/deploy/podman/containers.conf"
-        echo "podman: using $CONTAINERS_CONF"
-    fi
+use_podman_conf() {
+    # runc + cgroupfs work on hosts without systemd or cgroup delegation (CI sandboxes) as well as on others.
+    # A CONTAINERS_CONF of your own wins.
+    export CONTAINERS_CONF="${CONTAINERS_CONF:-$ROOT/deploy/podman/containers.conf}"
 }
 
 # --- stages -------------------------------------------------------------------------------------------
@@ -101,13 +99,13 @@ PY
 stage_export() {
     mkdir -p dist
     local name="${model_tag/:/-}"
-    "$BENTOML" models export "$model_tag" "dist/$name.bentomodel"
+    "$BENTOML" models export "$model_tag" "$ROOT/dist/$name.bentomodel"
     echo "model file: dist/$name.bentomodel"
 }
 
 stage_containerize() {
     engine="$(pick_engine)"
-    case "$engine" in podman|buildah) use_podman_conf_if_needed ;; esac
+    case "$engine" in podman|buildah) use_podman_conf ;; esac
     if $local_base; then CONTAINER_ENGINE="$engine" scripts/make-base-image.sh "$BASE_IMAGE"; fi
     image_tag="${image_tag:-$IMAGE_NAME:${bento_tag#*:}}"
     local options=()
@@ -121,22 +119,27 @@ stage_containerize() {
 stage_smoke() {
     local runner="${engine:-$(pick_engine)}"
     [ "$runner" = buildah ] && runner=podman
-    case "$runner" in podman) use_podman_conf_if_needed ;; esac
-    local name="iris-smoke-$$"
+    case "$runner" in podman) use_podman_conf ;; esac
+    local name="iris-smoke-$$" status=0
     "$runner" run -d --rm --name "$name" -p "127.0.0.1:$SMOKE_PORT:3000" "$image_tag" >/dev/null
-    trap '"$runner" rm -f "$name" >/dev/null 2>&1 || true' RETURN
-    local started=$SECONDS
+    smoke_checks || status=$?
+    [ $status -eq 0 ] || "$runner" logs "$name" 2>&1 | tail -n 30
+    "$runner" rm -f "$name" >/dev/null 2>&1 || true
+    return $status
+}
+
+smoke_checks() {
+    local started=$SECONDS answer
     until curl -sf "http://127.0.0.1:$SMOKE_PORT/readyz" >/dev/null; do
-        if [ $((SECONDS - started)) -gt 120 ]; then "$runner" logs "$name" | tail -n 30; return 1; fi
+        [ $((SECONDS - started)) -le 120 ] || { echo "smoke: not ready after 120 s" >&2; return 1; }
         sleep 0.5
     done
     ready_s=$((SECONDS - started))
-    local answer
     answer="$(curl -sf -X POST "http://127.0.0.1:$SMOKE_PORT/prediction" -H 'Content-Type: application/json' \
-        -d '{"sepal_length": 6.7, "sepal_width": 3.0, "petal_length": 5.2, "petal_width": 2.3}')"
+        -d '{"sepal_length": 6.7, "sepal_width": 3.0, "petal_length": 5.2, "petal_width": 2.3}')" || return 1
     echo "smoke: $answer"
-    echo "$answer" | grep -q '"class":"virginica"'
-    [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$SMOKE_PORT/ui/")" = 200 ]
+    echo "$answer" | grep -q '"class":"virginica"' || { echo "smoke: expected virginica" >&2; return 1; }
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$SMOKE_PORT/ui/")" = 200 ] || return 1
     echo "smoke: ready after ${ready_s}s, /prediction and /ui/ answer"
 }
 
@@ -144,7 +147,7 @@ model_tag="" bento_tag="" engine="" image_size="" ready_s=""
 run_stage test stage_test
 run_stage train stage_train
 if [ -z "$model_tag" ] && { wanted build || wanted export; }; then
-    model_tag="$("$BENTOML" models get iris_clf:latest -o json | "$PYTHON" -c 'import json,sys; d=json.load(sys.stdin); print(d["name"]+":"+d["version"])')"
+    model_tag="$("$BENTOML" models get "${IRIS_MODEL_TAG:-iris_clf:latest}" -o json | "$PYTHON" -c 'import json,sys; d=json.load(sys.stdin); print(d["name"]+":"+d["version"])')"
 fi
 run_stage build stage_build
 run_stage export stage_export

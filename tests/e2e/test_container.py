@@ -1,0 +1,68 @@
+"""The release pipeline for real: scripts/build.sh builds an OCI image with podman and smoke-runs it; the model
+file it exports imports into an empty store and serves."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT
+from tests.e2e.server import BENTOML, serve
+from tests.fakes import SETOSA
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def pipeline(trained_tag: str, artifacts: Path) -> dict[str, str]:
+    """build -> export -> containerize (local Debian base) -> smoke, as a user runs it."""
+    if shutil.which("podman") is None:
+        pytest.fail("podman is missing: `make test` installs it (scripts/system-deps.sh)")
+    result = subprocess.run(
+        [str(ROOT / "scripts" / "build.sh"), "--skip", "test", "--skip", "train", "--local-base"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SMOKE_PORT": "3911", "IRIS_MODEL_TAG": trained_tag},
+    )
+    (artifacts / "build-sh.log").write_text(result.stdout + result.stderr)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    summary = dict(
+        line.strip().split(":", 1) for line in result.stdout.split("Summary", 1)[1].splitlines() if ":" in line
+    )
+    return {key.strip(): value.strip() for key, value in summary.items()} | {"stdout": result.stdout}
+
+
+def test_image_serves_the_trained_model(pipeline: dict[str, str], trained_tag: str) -> None:
+    assert f'"model":"{trained_tag}"' in pipeline["stdout"], "the image carries the model the store has"
+    assert "smoke: ready after" in pipeline["stdout"]
+    assert pipeline["image"].startswith("iris-classifier:")
+
+
+def test_image_runs_as_non_root(pipeline: dict[str, str]) -> None:
+    image = pipeline["image"].split()[0]
+    env = {**os.environ, "CONTAINERS_CONF": str(ROOT / "deploy" / "podman" / "containers.conf")}
+    uid = subprocess.run(
+        ["podman", "run", "--rm", "--entrypoint", "id", image, "-u"], capture_output=True, text=True, env=env
+    )
+    assert uid.stdout.strip() not in ("", "0"), uid.stderr
+
+
+def test_exported_model_imports_into_empty_store_and_serves(
+    pipeline: dict[str, str], trained_tag: str, tmp_path: Path, artifacts: Path
+) -> None:
+    exported = ROOT / "dist" / f"{trained_tag.replace(':', '-')}.bentomodel"
+    assert exported.is_file()
+    elsewhere = {"BENTOML_HOME": str(tmp_path / "empty-home")}
+    imported = subprocess.run(
+        [BENTOML, "models", "import", str(exported)], capture_output=True, text=True, env={**os.environ, **elsewhere}
+    )
+    assert imported.returncode == 0, imported.stderr
+    with serve(".", cwd=ROOT, log=artifacts / "serve-imported.log", env=elsewhere) as server:
+        answer = httpx.post(f"{server.url}/prediction", json=SETOSA).json()
+    assert (answer["class"], answer["model"]) == ("setosa", trained_tag)
