@@ -61,11 +61,17 @@ def start_server(command: list[str], env: dict[str, str], log: Path, timeout: fl
                     time.sleep(0.05)
             yield Started(url, process, time.monotonic() - started)
         finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+            stop_group(process)
+
+
+def stop_group(process: subprocess.Popen[bytes]) -> None:
+    """Stop a process started with start_new_session=True and everything it spawned (workers included)."""
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def worker_rss_mb(process: subprocess.Popen[bytes]) -> list[float]:

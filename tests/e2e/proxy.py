@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.e2e.server import free_port
+from benchmarks.servers import free_port
 
 NGINX_CONF = """\
 worker_processes 1;

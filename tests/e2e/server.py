@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,14 +13,9 @@ from pathlib import Path
 
 import httpx
 
+from benchmarks.servers import free_port, stop_group
+
 BENTOML = str(Path(sys.executable).parent / "bentoml")
-
-
-def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -55,12 +48,7 @@ def serve(
             ready_after = _wait_ready(url, process, started, timeout, log)
             yield Server(url, ready_after, log)
         finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+            stop_group(process)
 
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes], started: float, timeout: float, log: Path) -> float:
