@@ -18,6 +18,7 @@ from pydantic_core import to_json
 from serving.card import ModelCard
 from serving.fastpath import FastJSONRoutes, validation_error_body
 from serving.files import EXECUTED_NOTEBOOK_FILE
+from serving.guard import RequestGuard
 from serving.predictor import Prediction, Predictor, load_predictor
 from serving.schemas import ModelInfo, PredictionResult, features_model
 from serving.settings import Settings
@@ -85,7 +86,7 @@ def mount_ui() -> None:
         lambda records: get_predictor().predict_records(records),
         settings.max_batch_rows,
     )
-    mount_blocks(web, blocks, "/ui", public_prefix=settings.root_path)
+    mount_blocks(web, blocks, "/ui", public_prefix=settings.root_path, max_file_bytes=settings.max_body_bytes)
 
 
 @bentoml.service(name="iris_classifier", traffic={"timeout": 30}, workers=settings.workers)
@@ -166,6 +167,10 @@ def _predict_batch_json(body: bytes) -> tuple[int, bytes]:
     return 200, to_json([result_fields(p) for p in get_predictor().predict_rows(_as_rows(rows))])
 
 
+# Outermost of the two: nothing parses a body that is not JSON or is over the limit.
+IrisClassifier.add_asgi_middleware(
+    RequestGuard, paths=("/prediction", "/predict_batch"), max_body_bytes=settings.max_body_bytes
+)
 if settings.fast_path:
     IrisClassifier.add_asgi_middleware(
         FastJSONRoutes,

@@ -13,6 +13,8 @@ class Settings:
     model_tag: str = "iris_clf:latest"
     runtime: str = "auto"
     max_batch_rows: int = 1000
+    # Largest request body (and UI upload) accepted: a 1,000-row batch is ~85 KB.
+    max_body_bytes: int = 1_048_576
     fast_path: bool = True
     # One worker by default: Gradio keeps per-process state (its queue), so the UI needs every request of a
     # session to reach the same process. More workers serve the API faster and switch the UI off.
@@ -31,6 +33,7 @@ class Settings:
             model_tag=env.get("IRIS_MODEL_TAG") or cls.model_tag,
             runtime=runtime,
             max_batch_rows=int(env.get("IRIS_MAX_BATCH_ROWS", cls.max_batch_rows)),
+            max_body_bytes=int(env.get("IRIS_MAX_BODY_BYTES", cls.max_body_bytes)),
             fast_path=env.get("IRIS_FAST_PATH", "true").lower() not in ("0", "false", "no", "off"),
             workers=_workers(env.get("IRIS_WORKERS", str(cls.workers))),
             root_path=env.get("IRIS_ROOT_PATH", cls.root_path).rstrip("/"),

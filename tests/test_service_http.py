@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from starlette.testclient import TestClient
 
@@ -109,3 +111,47 @@ def test_ui_is_mounted(client: TestClient) -> None:
     response = client.get("/ui/")
     assert response.status_code == 200
     assert "gradio" in response.text.lower()
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"])
+def test_wrong_content_type_is_415(client: TestClient, content_type: str) -> None:
+    response = client.post("/prediction", content=json.dumps(SETOSA), headers={"content-type": content_type})
+    assert response.status_code == 415
+    assert response.json()["detail"][0]["loc"] == ["header", "content-type"]
+
+
+def test_json_with_charset_and_missing_content_type_are_accepted(client: TestClient) -> None:
+    body = json.dumps(SETOSA)
+    assert (
+        client.post(
+            "/prediction", content=body, headers={"content-type": "application/json; charset=utf-8"}
+        ).status_code
+        == 200
+    )
+    assert client.post("/prediction", content=body, headers={"content-type": ""}).status_code == 200
+
+
+def test_body_over_limit_is_413(client: TestClient, service_module) -> None:
+    limit = service_module.settings.max_body_bytes
+    response = client.post(
+        "/predict_batch", content=b"[" + b" " * limit + b"]", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert response.json()["detail"][0]["loc"] == ["body"]
+
+
+def test_chunked_body_over_limit_is_413(client: TestClient, service_module) -> None:
+    limit = service_module.settings.max_body_bytes
+
+    def chunks():
+        for _ in range(limit // 65536 + 2):
+            yield b" " * 65536
+
+    response = client.post("/predict_batch", content=chunks(), headers={"content-type": "application/json"})
+    assert response.status_code == 413
+
+
+def test_empty_body_names_every_missing_field(client: TestClient) -> None:
+    response = client.post("/prediction", content=b"", headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert [e["loc"] for e in response.json()["detail"]] == [[name] for name in SETOSA]

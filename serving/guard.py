@@ -1,0 +1,79 @@
+"""Refuse prediction requests that are not JSON or are too large, before anything parses them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+def _json_media_type(media_type: bytes) -> bool:
+    """application/json, any application/*+json (RFC 6839), or no Content-Type at all (taken as JSON)."""
+    return media_type in (b"", b"application/json") or (
+        media_type.startswith(b"application/") and media_type.endswith(b"+json")
+    )
+
+
+class RequestGuard:
+    """ASGI middleware for the prediction routes: 415 for a non-JSON body, 413 for a body over the limit."""
+
+    def __init__(self, app: ASGIApp, paths: Iterable[str], max_body_bytes: int) -> None:
+        self.app = app
+        self.paths = frozenset(paths)
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] not in self.paths:
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        media_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        if not _json_media_type(media_type):
+            message = f"Content-Type must be application/json, not {media_type.decode(errors='replace')}"
+            await _error(send, 415, message, ["header", "content-type"], "unsupported_media_type")
+            return
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit():
+            if int(declared) > self.max_body_bytes:
+                await _error(send, 413, self._too_large(int(declared)), ["body"], "too_large")
+                return
+            await self.app(scope, receive, send)
+            return
+        # No usable Content-Length (a chunked upload): read up to the limit here, then hand the body on.
+        body = b""
+        while True:
+            chunk = await receive()
+            body += chunk.get("body", b"")
+            if len(body) > self.max_body_bytes:
+                await _error(send, 413, self._too_large(len(body)), ["body"], "too_large")
+                return
+            if not chunk.get("more_body", False):
+                break
+        await self.app(scope, _replay(body, receive), send)
+
+    def _too_large(self, size: int) -> str:
+        return f"request body is over {self.max_body_bytes:,} bytes ({size:,} seen); send smaller batches"
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive that yields the already-read body once, then whatever comes next (a disconnect)."""
+    sent = False
+
+    async def replayed() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replayed
+
+
+async def _error(send: Send, status: int, message: str, loc: list[Any], kind: str) -> None:
+    """A JSON error in the shape the API's other 4xx answers use."""
+    body = json.dumps({"error": message, "detail": [{"type": kind, "loc": loc, "msg": message}]}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
