@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import gc
 import json
 import logging
@@ -15,33 +14,32 @@ from fastapi.responses import FileResponse
 from pydantic import Field, ValidationError
 from pydantic_core import to_json
 
-from serving.card import ModelCard
 from serving.fastpath import FastJSONRoutes, validation_error_body
 from serving.files import EXECUTED_NOTEBOOK_FILE
 from serving.guard import RequestGuard
-from serving.predictor import Prediction, Predictor, load_predictor
+from serving.predictor import ModelLoadError, Prediction, load_predictor
 from serving.schemas import ModelInfo, PredictionResult, features_model
 from serving.settings import Settings
-from serving.store import pinned_tag, require_stored_model
+from serving.store import ModelNotAvailable, pinned_tag, require_stored_model
 
 logger = logging.getLogger(__name__)
 
 settings = Settings.from_env()
 # Declared at module scope so `bentoml build` packs this model into the bento.
 model_ref = bentoml.models.BentoModel(pinned_tag(settings.model_tag, Path(__file__).resolve().parent))
-stored_model = require_stored_model(model_ref)
-card = ModelCard.from_metadata(stored_model.info.metadata)
+try:
+    stored_model = require_stored_model(model_ref)
+    # Loaded here, in every process, so broken model files stop `bentoml serve` at once, not in a worker loop.
+    predictor = load_predictor(stored_model, settings.runtime)
+except (ModelNotAvailable, ModelLoadError) as error:
+    # One line an operator can act on, instead of a traceback: the fix is in the message.
+    raise SystemExit(f"iris_classifier cannot start: {error}") from None
+card = predictor.card
 MODEL_TAG = str(stored_model.tag)
 
 # The request schema is made from the model's card: its feature names, bounds and an example row.
 Features = features_model(card)
 FeatureRows = Annotated[list[Features], Field(min_length=1, max_length=settings.max_batch_rows)]  # type: ignore[valid-type]
-
-
-@functools.cache
-def get_predictor() -> Predictor:
-    """The one predictor of this worker process, shared by the API and the UI."""
-    return load_predictor(stored_model, settings.runtime)
 
 
 def result_fields(prediction: Prediction) -> dict[str, object]:
@@ -83,7 +81,7 @@ def mount_ui() -> None:
     blocks = build_ui(
         card,
         ModelSummary(MODEL_TAG, created, card.runtime),
-        lambda records: get_predictor().predict_records(records),
+        predictor.predict_records,
         settings.max_batch_rows,
     )
     mount_blocks(web, blocks, "/ui", public_prefix=settings.root_path, max_file_bytes=settings.max_body_bytes)
@@ -97,7 +95,7 @@ class IrisClassifier:
     model = model_ref
 
     def __init__(self) -> None:
-        self.predictor = get_predictor()
+        self.predictor = predictor
         mount_ui()
         # The garbage collector's passes over this big, long-lived heap (BentoML, Gradio, the model) stalled
         # every in-flight request for ~200 ms, a few times a second under load: p99 200 ms at 32 clients.
@@ -153,7 +151,7 @@ def _predict_json(body: bytes) -> tuple[int, bytes]:
         features = _single_input.model_validate_json(body or b"{}")
     except ValidationError as error:
         return 400, json.dumps(validation_error_body(error)).encode()
-    (prediction,) = get_predictor().predict_rows(_as_rows([features]))
+    (prediction,) = predictor.predict_rows(_as_rows([features]))
     return 200, to_json(result_fields(prediction))
 
 
@@ -164,7 +162,7 @@ def _predict_batch_json(body: bytes) -> tuple[int, bytes]:
     except ValidationError as error:
         return 400, json.dumps(validation_error_body(error)).encode()
     # Plain dicts straight to JSON: building 1,000 PredictionResult models took longer than predicting.
-    return 200, to_json([result_fields(p) for p in get_predictor().predict_rows(_as_rows(rows))])
+    return 200, to_json([result_fields(p) for p in predictor.predict_rows(_as_rows(rows))])
 
 
 # Outermost of the two: nothing parses a body that is not JSON or is over the limit.
@@ -176,5 +174,5 @@ if settings.fast_path:
         FastJSONRoutes,
         handlers={"/prediction": _predict_json, "/predict_batch": _predict_batch_json},
         server_name=f"BentoML Service/{IrisClassifier.name}",
-        in_thread=lambda: get_predictor().runtime.name != "onnx",
+        in_thread=predictor.runtime.name != "onnx",
     )

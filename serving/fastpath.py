@@ -37,13 +37,11 @@ def validation_error_body(error: ValidationError) -> dict[str, Any]:
 class FastJSONRoutes:
     """ASGI middleware: POST application/json on the given paths goes to a plain handler, all else passes on."""
 
-    def __init__(
-        self, app: ASGIApp, handlers: Mapping[str, Handler], server_name: str, in_thread: Callable[[], bool]
-    ) -> None:
+    def __init__(self, app: ASGIApp, handlers: Mapping[str, Handler], server_name: str, in_thread: bool) -> None:
         self.app = app
         self.handlers = dict(handlers)
         self.server_header = (b"server", server_name.encode())
-        # Asked per request: a slow runtime (scikit-learn, ~ms) must not block the event loop.
+        # For a slow runtime (scikit-learn, ~ms a call), so it does not block the event loop.
         self.in_thread = in_thread
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -52,7 +50,7 @@ class FastJSONRoutes:
             await self.app(scope, receive, send)
             return
         body = await _read_body(receive)
-        if self.in_thread():
+        if self.in_thread:
             status, payload = await anyio.to_thread.run_sync(handler, body)
         else:
             status, payload = handler(body)

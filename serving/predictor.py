@@ -109,9 +109,20 @@ def choose_runtime(model_dir: Path, card: ModelCard, wanted: str) -> Runtime:
     return SklearnRuntime(model_dir / SKLEARN_FILE, card.feature_names)
 
 
+class ModelLoadError(RuntimeError):
+    """A stored model whose card or files cannot be loaded."""
+
+
 def load_predictor(stored: bentoml.Model, wanted_runtime: str) -> Predictor:
-    """Build the predictor for a model from the store."""
-    card = ModelCard.from_metadata(stored.info.metadata)
-    runtime = choose_runtime(Path(stored.path), card, wanted_runtime)
+    """Build the predictor for a model from the store; ModelLoadError says which model and what to do."""
+    try:
+        card = ModelCard.from_metadata(stored.info.metadata)
+        runtime = choose_runtime(Path(stored.path), card, wanted_runtime)
+    # Card validation, onnxruntime and unpickling each raise their own kinds; all mean "this model is unusable".
+    except Exception as error:
+        raise ModelLoadError(
+            f"Model {stored.tag} in {stored.path} cannot be loaded ({type(error).__name__}: {error}). "
+            "Train it again with `python -m train`, or import a good copy with `bentoml models import`."
+        ) from error
     logger.info("Loaded %s with the %s runtime", stored.tag, runtime.name)
     return Predictor(str(stored.tag), card, runtime)
