@@ -7,21 +7,15 @@ errors have the same JSON shape, so a client cannot tell the paths apart (tests 
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import anyio.to_thread
 from pydantic import ValidationError
-
-logger = logging.getLogger(__name__)
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 # A handler gets the raw request body and returns (status, JSON bytes).
 Handler = Callable[[bytes], tuple[int, bytes]]
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 JSON_TYPES = (b"", b"application/json")
 
