@@ -14,6 +14,8 @@ import anyio.to_thread
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from serving.asgi import media_type, read_body, send_json
+
 # A handler gets the raw request body and returns (status, JSON bytes).
 Handler = Callable[[bytes], tuple[int, bytes]]
 
@@ -40,36 +42,12 @@ class FastJSONRoutes:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         handler = self.handlers.get(scope.get("path", "")) if scope["type"] == "http" else None
-        if handler is None or scope["method"] != "POST" or _content_type(scope) not in JSON_TYPES:
+        if handler is None or scope["method"] != "POST" or media_type(scope) not in JSON_TYPES:
             await self.app(scope, receive, send)
             return
-        body = await _read_body(receive)
+        body = await read_body(receive) or b""
         if self.in_thread:
             status, payload = await anyio.to_thread.run_sync(handler, body)
         else:
             status, payload = handler(body)
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(payload)).encode()),
-            self.server_header,
-        ]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": payload})
-
-
-def _content_type(scope: Scope) -> bytes:
-    """The request's media type, lower-cased, without parameters."""
-    for name, value in scope["headers"]:
-        if name == b"content-type":
-            return bytes(value.split(b";")[0].strip().lower())
-    return b""
-
-
-async def _read_body(receive: Receive) -> bytes:
-    """The whole request body."""
-    chunks = []
-    while True:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)
+        await send_json(send, status, payload, [self.server_header])

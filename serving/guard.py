@@ -8,6 +8,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from serving.asgi import media_type, read_body, send_json
+
 
 def _json_media_type(media_type: bytes) -> bool:
     """application/json, any application/*+json (RFC 6839), or no Content-Type at all (taken as JSON)."""
@@ -28,13 +30,12 @@ class RequestGuard:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] not in self.paths:
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
-        media_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-        if not _json_media_type(media_type):
-            message = f"Content-Type must be application/json, not {media_type.decode(errors='replace')}"
+        content_type = media_type(scope)
+        if not _json_media_type(content_type):
+            message = f"Content-Type must be application/json, not {content_type.decode(errors='replace')}"
             await _error(send, 415, message, ["header", "content-type"], "unsupported_media_type")
             return
-        declared = headers.get(b"content-length")
+        declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit():
             if int(declared) > self.max_body_bytes:
                 await _error(send, 413, self._too_large(int(declared)), ["body"], "too_large")
@@ -42,19 +43,15 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         # No usable Content-Length (a chunked upload): read up to the limit here, then hand the body on.
-        body = b""
-        while True:
-            chunk = await receive()
-            body += chunk.get("body", b"")
-            if len(body) > self.max_body_bytes:
-                await _error(send, 413, self._too_large(len(body)), ["body"], "too_large")
-                return
-            if not chunk.get("more_body", False):
-                break
+        body = await read_body(receive, limit=self.max_body_bytes)
+        if body is None:
+            await _error(send, 413, self._too_large(), ["body"], "too_large")
+            return
         await self.app(scope, _replay(body, receive), send)
 
-    def _too_large(self, size: int) -> str:
-        return f"request body is over {self.max_body_bytes:,} bytes ({size:,} seen); send smaller batches"
+    def _too_large(self, size: int | None = None) -> str:
+        seen = f" ({size:,} declared)" if size is not None else ""
+        return f"request body is over {self.max_body_bytes:,} bytes{seen}; send smaller batches"
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
@@ -74,6 +71,4 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 async def _error(send: Send, status: int, message: str, loc: list[Any], kind: str) -> None:
     """A JSON error in the shape the API's other 4xx answers use."""
     body = json.dumps({"error": message, "detail": [{"type": kind, "loc": loc, "msg": message}]}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    await send_json(send, status, body)

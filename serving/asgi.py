@@ -1,0 +1,37 @@
+"""Small ASGI helpers shared by the request guard and the fast prediction path."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from starlette.types import Receive, Scope, Send
+
+
+def media_type(scope: Scope) -> bytes:
+    """The request's Content-Type, lower-cased, without parameters; b"" when there is none."""
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            return bytes(value.split(b";")[0].strip().lower())
+    return b""
+
+
+async def read_body(receive: Receive, limit: int | None = None) -> bytes | None:
+    """The whole request body, or None as soon as it grows past `limit` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        if limit is not None and size > limit:
+            return None
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def send_json(send: Send, status: int, body: bytes, extra_headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
+    """Send a complete JSON response: status, Content-Type, Content-Length, then the body."""
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *extra_headers]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
