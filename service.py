@@ -5,6 +5,8 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +16,9 @@ from fastapi.responses import FileResponse
 from pydantic import Field, ValidationError
 from pydantic_core import to_json
 
+from monitoring.logs import use_json_logs
+from monitoring.middleware import RequestTelemetry
+from monitoring.monitor import Monitor
 from serving.fastpath import FastJSONRoutes, validation_error_body
 from serving.files import EXECUTED_NOTEBOOK_FILE
 from serving.guard import RequestGuard
@@ -36,6 +41,10 @@ except (ModelNotAvailable, ModelLoadError) as error:
     raise SystemExit(f"iris_classifier cannot start: {error}") from None
 card = predictor.card
 MODEL_TAG = str(stored_model.tag)
+# Metrics and the prediction log; each worker starts its own in IrisClassifier.__init__.
+monitor = Monitor(card, MODEL_TAG, predictor.runtime.name, settings.prediction_log)
+if settings.log_format == "json":
+    use_json_logs()
 
 # The request schema is made from the model's card: its feature names, bounds and an example row.
 Features = features_model(card)
@@ -50,6 +59,20 @@ def result_fields(prediction: Prediction) -> dict[str, object]:
         "probabilities": prediction.probabilities,
         "model": MODEL_TAG,
     }
+
+
+def predict_and_record(source: str, rows: Sequence[Sequence[float]], started: float) -> list[Prediction]:
+    """Predict the rows and report them to monitoring; `started` is when the request began (perf_counter)."""
+    predictions = predictor.predict_rows(rows)
+    monitor.record(source, rows, predictions, time.perf_counter() - started)
+    return predictions
+
+
+def predict_records_for_ui(records: list[dict[str, float]]) -> list[Prediction]:
+    """The UI's predictions: the same predictor, counted and logged with source "ui"."""
+    started = time.perf_counter()
+    names = card.feature_names
+    return predict_and_record("ui", [[record[name] for name in names] for record in records], started)
 
 
 def to_result(prediction: Prediction) -> PredictionResult:
@@ -81,7 +104,7 @@ def mount_ui() -> None:
     blocks = build_ui(
         card,
         ModelSummary(MODEL_TAG, created, card.runtime),
-        predictor.predict_records,
+        predict_records_for_ui,
         settings.max_batch_rows,
     )
     mount_blocks(web, blocks, "/ui", public_prefix=settings.root_path, max_file_bytes=settings.max_body_bytes)
@@ -96,6 +119,9 @@ class IrisClassifier:
 
     def __init__(self) -> None:
         self.predictor = predictor
+        monitor.start()
+        if settings.log_format == "json":
+            use_json_logs()  # again: BentoML configured this worker's logging after the module was imported
         mount_ui()
         # The garbage collector's passes over this big, long-lived heap (BentoML, Gradio, the model) stalled
         # every in-flight request for ~200 ms, a few times a second under load: p99 200 ms at 32 clients.
@@ -107,13 +133,13 @@ class IrisClassifier:
     @bentoml.api(route="/prediction")
     def prediction(self, features: Features, /) -> PredictionResult:  # type: ignore[valid-type]
         """Predict the species of one flower."""
-        (result,) = self.predictor.predict_rows(_as_rows([features]))
+        (result,) = predict_and_record("api", _as_rows([features]), time.perf_counter())
         return to_result(result)
 
     @bentoml.api(route="/predict_batch")
     def predict_batch(self, rows: FeatureRows, /) -> list[PredictionResult]:
         """Predict many flowers at once; answers come in the order of the rows."""
-        return [to_result(p) for p in self.predictor.predict_rows(_as_rows(rows))]
+        return [to_result(p) for p in predict_and_record("batch", _as_rows(rows), time.perf_counter())]
 
     @web.get("/model", response_model=ModelInfo, summary="The model this service runs", tags=["Model"])
     def model_info(self) -> ModelInfo:
@@ -147,28 +173,31 @@ _batch_input = IrisClassifier.apis["predict_batch"].input_spec
 
 def _predict_json(body: bytes) -> tuple[int, bytes]:
     """POST /prediction on raw bytes."""
+    started = time.perf_counter()
     try:
         features = _single_input.model_validate_json(body or b"{}")
     except ValidationError as error:
         return 400, json.dumps(validation_error_body(error)).encode()
-    (prediction,) = predictor.predict_rows(_as_rows([features]))
+    (prediction,) = predict_and_record("api", _as_rows([features]), started)
     return 200, to_json(result_fields(prediction))
 
 
 def _predict_batch_json(body: bytes) -> tuple[int, bytes]:
     """POST /predict_batch on raw bytes."""
+    started = time.perf_counter()
     try:
         rows = _batch_input.model_validate_json(body or b"{}").root
     except ValidationError as error:
         return 400, json.dumps(validation_error_body(error)).encode()
     # Plain dicts straight to JSON: building 1,000 PredictionResult models took longer than predicting.
-    return 200, to_json([result_fields(p) for p in predictor.predict_rows(_as_rows(rows))])
+    return 200, to_json([result_fields(p) for p in predict_and_record("batch", _as_rows(rows), started)])
 
 
-# Outermost of the two: nothing parses a body that is not JSON or is over the limit.
-IrisClassifier.add_asgi_middleware(
-    RequestGuard, paths=("/prediction", "/predict_batch"), max_body_bytes=settings.max_body_bytes
-)
+PREDICTION_PATHS = ("/prediction", "/predict_batch")
+# Outermost of ours: every answer, refusals included, carries a request id and errors are counted.
+IrisClassifier.add_asgi_middleware(RequestTelemetry, monitor=monitor, paths=PREDICTION_PATHS)
+# Next: nothing parses a body that is not JSON or is over the limit.
+IrisClassifier.add_asgi_middleware(RequestGuard, paths=PREDICTION_PATHS, max_body_bytes=settings.max_body_bytes)
 if settings.fast_path:
     IrisClassifier.add_asgi_middleware(
         FastJSONRoutes,

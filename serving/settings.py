@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,10 @@ class Settings:
     workers: int | str = 1
     # The public path prefix when a reverse proxy serves this under a sub-path, e.g. "/iris".
     root_path: str = ""
+    # Where the prediction log goes (one JSON line per predicted row); None turns it off (IRIS_PREDICTION_LOG=off).
+    prediction_log: Path | None = None
+    # "text" (BentoML's format) or "json" (one object per line, with the request id).
+    log_format: str = "text"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -29,6 +35,9 @@ class Settings:
         runtime = env.get("IRIS_RUNTIME", cls.runtime)
         if runtime not in ("auto", "onnx", "sklearn"):
             raise ValueError(f"IRIS_RUNTIME={runtime!r}: use auto, onnx or sklearn")
+        log_format = env.get("IRIS_LOG_FORMAT", cls.log_format)
+        if log_format not in ("text", "json"):
+            raise ValueError(f"IRIS_LOG_FORMAT={log_format!r}: use text or json")
         return cls(
             model_tag=env.get("IRIS_MODEL_TAG") or cls.model_tag,
             runtime=runtime,
@@ -37,7 +46,22 @@ class Settings:
             fast_path=env.get("IRIS_FAST_PATH", "true").lower() not in ("0", "false", "no", "off"),
             workers=_workers(env.get("IRIS_WORKERS", str(cls.workers))),
             root_path=env.get("IRIS_ROOT_PATH", cls.root_path).rstrip("/"),
+            prediction_log=_prediction_log(env.get("IRIS_PREDICTION_LOG", ""), env),
+            log_format=log_format,
         )
+
+
+def default_prediction_log(env: Mapping[str, str]) -> Path:
+    """$BENTOML_HOME/prediction_logs/iris_classifier: beside the model store, writable in the container too."""
+    home = Path(env.get("BENTOML_HOME") or Path.home() / "bentoml")
+    return home / "prediction_logs" / "iris_classifier"
+
+
+def _prediction_log(value: str, env: Mapping[str, str]) -> Path | None:
+    """A folder for the prediction log, the default one when unset, or None for "off"."""
+    if value.lower() in ("off", "false", "0", "no"):
+        return None
+    return Path(value) if value else default_prediction_log(env)
 
 
 def _workers(value: str) -> int | str:

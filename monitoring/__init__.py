@@ -1,0 +1,1 @@
+"""Watching a served model: prediction metrics, the prediction log, JSON logs and the drift check."""

@@ -1,0 +1,153 @@
+"""Check the logged live inputs for drift from the model's training data.
+
+Usage: python -m monitoring.drift [--since 24h | --start ISO [--end ISO]] [--log-dir DIR] [--report DIR]
+Exit status: 0 no drift, 1 drift found (so a scheduled job can fail on it), 2 the check could not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import sys
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from monitoring.predlog import read_records
+from monitoring.report import DriftResult, table, write_report
+from monitoring.stats import class_mix_drift, feature_drift
+from serving.card import ModelCard
+from serving.settings import default_prediction_log
+
+logger = logging.getLogger("monitoring.drift")
+
+NO_DRIFT, DRIFT, CANNOT_CHECK = 0, 1, 2
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+class CannotCheck(Exception):
+    """The check cannot run: no logs, too few rows, or no such model."""
+
+
+def duration(text: str) -> timedelta:
+    """'90s', '15m', '24h' or '7d' as a timedelta."""
+    match = _DURATION.fullmatch(text.strip())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 15m, 24h or 7d")
+    return timedelta(**{_UNITS[match[2]]: float(match[1])})
+
+
+def timestamp(text: str) -> datetime:
+    """An ISO 8601 time; without a zone it is taken as UTC."""
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time like 2026-11-23T08:00") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def load_card(tag: str) -> ModelCard:
+    """The model card of a model in the BentoML store."""
+    import bentoml
+
+    try:
+        return ModelCard.from_metadata(bentoml.models.get(tag).info.metadata)
+    except bentoml.exceptions.NotFound:
+        raise CannotCheck(f"model {tag} is not in the BentoML store (BENTOML_HOME); pass --model") from None
+
+
+Columns = dict[str, np.ndarray]
+
+
+def check(
+    records: list[dict[str, Any]], card: ModelCard, model: str, args: argparse.Namespace
+) -> tuple[DriftResult, Columns, Columns]:
+    """Compare the records' features and predicted classes with the card's training reference."""
+    if not card.reference:
+        raise CannotCheck(f"model {model} keeps no training reference in its card; train it again")
+    names = card.feature_names
+    reference = {n: np.array([row[n] for row in card.reference], dtype=float) for n in names}
+    live = {n: np.array([r["features"][n] for r in records], dtype=float) for n in names}
+    result = DriftResult(
+        model=model,
+        window_start=args.start.isoformat(timespec="seconds"),
+        window_end=args.end.isoformat(timespec="seconds"),
+        live_rows=len(records),
+        reference_rows=len(card.reference),
+        features=[feature_drift(n, reference[n], live[n], args.psi_threshold, args.alpha) for n in names],
+        classes=class_mix_drift(
+            [row["label"] for row in card.reference],
+            [r["class"] for r in records],
+            card.class_names,
+            args.psi_threshold,
+        ),
+        psi_threshold=args.psi_threshold,
+        alpha=args.alpha,
+    )
+    return result, reference, live
+
+
+def run(args: argparse.Namespace) -> int:
+    """Read the window's records, check them, print and write the report; return the exit status."""
+    records = read_records(args.log_dir, args.start, args.end)
+    if args.source:
+        records = [r for r in records if r.get("source") in args.source]
+    if not records:
+        raise CannotCheck(f"no predictions logged in {args.log_dir} from {args.start} to {args.end}")
+    model = args.model or records[-1]["model"]
+    by_model = Counter(r["model"] for r in records)
+    if len(by_model) > 1:
+        logger.warning("The window holds predictions of %s; checking %s only", dict(by_model), model)
+    records = [r for r in records if r["model"] == model]
+    if len(records) < args.min_rows:
+        raise CannotCheck(f"only {len(records)} rows of {model} in the window; at least {args.min_rows} are needed")
+    result, reference, live = check(records, load_card(model), model, args)
+    sys.stdout.write(table(result))
+    if args.report is not None:
+        page = write_report(result, reference, live, args.report)
+        sys.stdout.write(f"Report: {page}\n")
+    return DRIFT if result.drifted else NO_DRIFT
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options; the window is resolved to absolute UTC times."""
+    parser = argparse.ArgumentParser(prog="python -m monitoring.drift", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--log-dir", type=Path, default=default_prediction_log(os.environ), help="prediction-log folder"
+    )
+    parser.add_argument("--since", type=duration, default=timedelta(hours=24), help="window length (default 24h)")
+    parser.add_argument("--start", type=timestamp, help="window start (ISO 8601; overrides --since)")
+    parser.add_argument("--end", type=timestamp, help="window end (ISO 8601; default now)")
+    parser.add_argument("--model", help="model tag to check (default: the one in the latest record)")
+    parser.add_argument("--source", nargs="+", choices=["api", "batch", "ui"], help="only these sources")
+    parser.add_argument("--report", type=Path, default=Path("drift-report"), help="report folder ('' for none)")
+    parser.add_argument("--psi-threshold", type=float, default=0.2, help="PSI at which a feature drifts (0.2)")
+    parser.add_argument("--alpha", type=float, default=0.01, help="KS p-value below which a feature drifts (0.01)")
+    parser.add_argument("--min-rows", type=int, default=100, help="fewest live rows worth checking (100)")
+    args = parser.parse_args(argv)
+    args.end = args.end or datetime.now(UTC)
+    args.start = args.start or args.end - args.since
+    if args.report == Path(""):
+        args.report = None
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: the exit status says drift (1), none (0) or cannot check (2)."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    args = parse_args(argv)
+    try:
+        return run(args)
+    except CannotCheck as problem:
+        logger.error("Drift check cannot run: %s", problem)
+        return CANNOT_CHECK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

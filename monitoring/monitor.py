@@ -1,0 +1,52 @@
+"""One place the service reports each prediction to: the Prometheus metrics and the prediction log."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from monitoring.context import current_request_id, new_request_id
+from monitoring.metrics import PredictionMetrics
+from monitoring.predlog import PredictionLog
+from serving.card import ModelCard
+from serving.predictor import Prediction
+
+logger = logging.getLogger(__name__)
+
+
+class Monitor:
+    """Created when the service module loads; `start` (in each worker) creates the metrics and the log writer."""
+
+    def __init__(self, card: ModelCard, model_tag: str, runtime: str, log_directory: Path | None) -> None:
+        self.card = card
+        self.model_tag = model_tag
+        self.runtime = runtime
+        self.log_directory = log_directory
+        self.metrics: PredictionMetrics | None = None
+        self.log: PredictionLog | None = None
+
+    def start(self) -> None:
+        """Create this process's metrics and prediction-log writer (once)."""
+        if self.metrics is not None:
+            return
+        self.metrics = PredictionMetrics(self.card, self.model_tag, self.runtime)
+        if self.log_directory is not None:
+            self.log = PredictionLog(
+                self.log_directory, self.model_tag, self.card.feature_names, on_drop=self.metrics.log_dropped.inc
+            )
+            logger.info("Prediction log: %s", self.log_directory)
+
+    def record(
+        self, source: str, rows: Sequence[Sequence[float]], predictions: Sequence[Prediction], latency_s: float
+    ) -> None:
+        """Report one request's predictions (source: api, batch or ui)."""
+        if self.metrics is not None:
+            self.metrics.observe(source, rows, predictions)
+        if self.log is not None:
+            self.log.record(current_request_id() or new_request_id(), source, rows, predictions, latency_s)
+
+    def count_error(self, status: int, endpoint: str) -> None:
+        """Report a refused or failed prediction request."""
+        if self.metrics is not None:
+            self.metrics.count_error(status, endpoint)

@@ -1,0 +1,143 @@
+"""The drift report: a table on the terminal, and an HTML page with per-feature plots of training vs live data."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no screen
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from monitoring.stats import ClassMixDrift, FeatureDrift  # noqa: E402
+
+
+@dataclass(frozen=True)
+class DriftResult:
+    """Everything one drift check found."""
+
+    model: str
+    window_start: str
+    window_end: str
+    live_rows: int
+    reference_rows: int
+    features: list[FeatureDrift]
+    classes: ClassMixDrift
+    psi_threshold: float
+    alpha: float
+
+    @property
+    def drifted(self) -> bool:
+        """True when any feature or the class mix drifted."""
+        return self.classes.drifted or any(f.drifted for f in self.features)
+
+
+def table(result: DriftResult) -> str:
+    """A plain-text table for the terminal."""
+    lines = [
+        f"Model {result.model}: {result.live_rows} live rows from {result.window_start} to {result.window_end}, "
+        f"against {result.reference_rows} training rows (PSI threshold {result.psi_threshold}, alpha {result.alpha})",
+        "",
+        f"{'feature':<16} {'PSI':>7} {'KS':>6} {'p-value':>9} {'train mean':>11} {'live mean':>10}  verdict",
+    ]
+    for f in result.features:
+        verdict = "DRIFT" if f.drifted else "ok"
+        lines.append(
+            f"{f.feature:<16} {f.psi:>7.3f} {f.ks_statistic:>6.3f} {f.ks_pvalue:>9.2g} "
+            f"{f.reference_mean:>11.3f} {f.live_mean:>10.3f}  {verdict}"
+        )
+    mix = result.classes
+    shares = ", ".join(f"{c} {mix.reference_shares[c]:.0%}→{mix.live_shares[c]:.0%}" for c in mix.reference_shares)
+    lines += [
+        "",
+        f"class mix (train labels → live predictions): {shares}; PSI {mix.psi:.3f}  {'DRIFT' if mix.drifted else 'ok'}",
+        "",
+        "DRIFT FOUND" if result.drifted else "No drift found",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(
+    result: DriftResult,
+    reference: dict[str, np.ndarray],
+    live: dict[str, np.ndarray],
+    directory: Path,
+) -> Path:
+    """Write report.html, report.json and one PNG per feature plus classes.png; return the HTML's path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    images = {f.feature: _feature_plot(f, reference[f.feature], live[f.feature], directory) for f in result.features}
+    images["classes"] = _class_plot(result.classes, directory)
+    (directory / "report.json").write_text(json.dumps({**asdict(result), "drifted": result.drifted}, indent=2))
+    page = directory / "report.html"
+    page.write_text(_html(result, images))
+    return page
+
+
+def _feature_plot(drift: FeatureDrift, reference: np.ndarray, live: np.ndarray, directory: Path) -> Path:
+    """Training and live distributions of one feature on shared bins."""
+    bins = np.histogram_bin_edges(np.concatenate([reference, live]), bins=20).tolist()
+    figure, axes = plt.subplots(figsize=(5, 3.2))
+    axes.hist(reference, bins=bins, density=True, alpha=0.55, label="training", color="#4c72b0")
+    axes.hist(live, bins=bins, density=True, alpha=0.55, label="live", color="#dd8452")
+    verdict = "DRIFT" if drift.drifted else "ok"
+    axes.set_title(f"{drift.feature}: PSI {drift.psi:.2f}, KS p={drift.ks_pvalue:.2g} ({verdict})", fontsize=10)
+    axes.set_ylabel("density")
+    axes.legend()
+    figure.tight_layout()
+    path = directory / f"feature-{drift.feature}.png"
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return path
+
+
+def _class_plot(mix: ClassMixDrift, directory: Path) -> Path:
+    """Training label shares next to live predicted shares."""
+    classes = list(mix.reference_shares)
+    x = np.arange(len(classes))
+    figure, axes = plt.subplots(figsize=(5, 3.2))
+    axes.bar(x - 0.2, [mix.reference_shares[c] for c in classes], 0.4, label="training labels", color="#4c72b0")
+    axes.bar(x + 0.2, [mix.live_shares[c] for c in classes], 0.4, label="live predictions", color="#dd8452")
+    axes.set_xticks(x, classes)
+    axes.set_ylabel("share")
+    axes.set_title(f"class mix: PSI {mix.psi:.2f} ({'DRIFT' if mix.drifted else 'ok'})", fontsize=10)
+    axes.legend()
+    figure.tight_layout()
+    path = directory / "classes.png"
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return path
+
+
+def _html(result: DriftResult, images: dict[str, Path]) -> str:
+    """A self-contained page: the table and the plots inlined, so it can be mailed or attached to a CI job."""
+
+    def image(path: Path) -> str:
+        data = base64.b64encode(path.read_bytes()).decode()
+        return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
+
+    rows = "".join(
+        f"<tr class={'drift' if f.drifted else 'ok'}><td>{html.escape(f.feature)}</td><td>{f.psi:.3f}</td>"
+        f"<td>{f.ks_statistic:.3f}</td><td>{f.ks_pvalue:.2g}</td><td>{f.reference_mean:.3f}</td>"
+        f"<td>{f.live_mean:.3f}</td><td>{'DRIFT' if f.drifted else 'ok'}</td></tr>"
+        for f in result.features
+    )
+    verdict = "Drift found" if result.drifted else "No drift found"
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Drift report · {html.escape(result.model)}</title>
+<style>body{{font-family:sans-serif;margin:2em}} td,th{{padding:.3em .8em;text-align:right}}
+tr.drift td{{background:#fde2e1}} img{{margin:.5em}}</style></head><body>
+<h1>{verdict}</h1>
+<p>Model <code>{html.escape(result.model)}</code>: {result.live_rows} live rows from {result.window_start} to
+{result.window_end}, against {result.reference_rows} training rows. A feature drifts when its PSI is at least
+{result.psi_threshold} or the KS test's p-value is below {result.alpha}.</p>
+<table><tr><th>feature</th><th>PSI</th><th>KS</th><th>p-value</th><th>train mean</th><th>live mean</th>
+<th>verdict</th></tr>{rows}</table>
+<p>Class mix PSI {result.classes.psi:.3f} ({"DRIFT" if result.classes.drifted else "ok"}).</p>
+{"".join(image(p) for p in images.values())}
+</body></html>
+"""

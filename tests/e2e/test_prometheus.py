@@ -1,0 +1,111 @@
+"""A real Prometheus scrapes the served bento: the prediction counters it stores rise by exactly what was sent."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from gradio_client import Client
+
+from tests.conftest import ROOT
+from tests.e2e.prometheus import Prometheus, run_prometheus
+from tests.e2e.server import Server
+from tests.fakes import SETOSA, VIRGINICA
+
+pytestmark = pytest.mark.slow
+
+VERSICOLOR = {"sepal_length": 5.9, "sepal_width": 2.8, "petal_length": 4.3, "petal_width": 1.3}
+SAMPLES = {"setosa": SETOSA, "versicolor": VERSICOLOR, "virginica": VIRGINICA}
+DASHBOARD = ROOT / "deploy" / "grafana" / "iris-dashboard.json"
+
+
+@pytest.fixture(scope="module")
+def prometheus(served_bento: Server, tmp_path_factory: pytest.TempPathFactory, artifacts: Path) -> Iterator[Prometheus]:
+    target = served_bento.url.removeprefix("http://")
+    with run_prometheus(target, tmp_path_factory.mktemp("prometheus"), artifacts / "prometheus.log") as server:
+        assert server.wait_for('up{job="iris-classifier"}', 1.0) == 1.0, "Prometheus never scraped the service"
+        yield server
+
+
+def _settled(prometheus: Prometheus, promql: str) -> float:
+    """The query's value once Prometheus has scraped everything sent so far (two scrape intervals later)."""
+    time.sleep(2.5)
+    return prometheus.value(promql)
+
+
+def _predictions(source: str, class_name: str) -> str:
+    return f'sum(iris_predictions_total{{source="{source}",class="{class_name}"}})'
+
+
+def test_per_class_counters_rise_by_what_was_sent(served_bento: Server, prometheus: Prometheus) -> None:
+    sent = {"setosa": 7, "versicolor": 4, "virginica": 9}
+    time.sleep(2.5)  # let Prometheus scrape what earlier tests sent
+    before = {c: prometheus.value(_predictions("api", c)) for c in sent}
+    with httpx.Client(base_url=served_bento.url) as client:
+        for class_name, count in sent.items():
+            for _ in range(count):
+                response = client.post("/prediction", json=SAMPLES[class_name])
+                assert response.json()["class"] == class_name
+    for class_name, count in sent.items():
+        query = _predictions("api", class_name)
+        assert prometheus.wait_for(query, before[class_name] + count) == before[class_name] + count, class_name
+
+
+def test_batch_rows_are_counted_per_class(served_bento: Server, prometheus: Prometheus) -> None:
+    rows = [SETOSA] * 5 + [VIRGINICA] * 3
+    before = {c: _settled(prometheus, _predictions("batch", c)) for c in ("setosa", "virginica")}
+    assert httpx.post(f"{served_bento.url}/predict_batch", json=rows).status_code == 200
+    assert prometheus.wait_for(_predictions("batch", "setosa"), before["setosa"] + 5) == before["setosa"] + 5
+    assert prometheus.wait_for(_predictions("batch", "virginica"), before["virginica"] + 3) == before["virginica"] + 3
+
+
+def test_ui_predictions_are_counted_as_source_ui(served_bento: Server, prometheus: Prometheus) -> None:
+    before = _settled(prometheus, _predictions("ui", "virginica"))
+    client = Client(f"{served_bento.url}/ui/", verbose=False)
+    for _ in range(2):
+        bars, _verdict, _picture = client.predict(*VIRGINICA.values(), api_name="/predict")
+        assert bars["label"] == "virginica"
+    assert prometheus.wait_for(_predictions("ui", "virginica"), before + 2) == before + 2
+
+
+def test_validation_errors_and_confidence_are_stored(served_bento: Server, prometheus: Prometheus) -> None:
+    errors = 'sum(iris_prediction_errors_total{kind="validation",endpoint="/prediction"})'
+    confident = 'sum(iris_prediction_confidence_count{source="api"})'
+    before_errors, before_confident = _settled(prometheus, errors), prometheus.value(confident)
+    assert httpx.post(f"{served_bento.url}/prediction", json={**SETOSA, "sepal_width": None}).status_code == 400
+    assert httpx.post(f"{served_bento.url}/prediction", json=SETOSA).status_code == 200
+    assert prometheus.wait_for(errors, before_errors + 1) == before_errors + 1
+    assert prometheus.wait_for(confident, before_confident + 1) == before_confident + 1
+    assert prometheus.value('count(iris_model_info{runtime="onnx"})') == 1
+
+
+def test_alert_rules_load_and_evaluate_cleanly(prometheus: Prometheus) -> None:
+    time.sleep(2.5)  # at least one evaluation of every group
+    groups = httpx.get(f"{prometheus.url}/api/v1/rules").json()["data"]["groups"]
+    rules = [rule for group in groups for rule in group["rules"]]
+    assert {r["name"] for r in rules if r["type"] == "alerting"} >= {
+        "IrisHighErrorRate",
+        "IrisHighLatencyP99",
+        "IrisNoTraffic",
+        "IrisLowConfidence",
+        "IrisInputDrift",
+    }
+    assert [(r["name"], r.get("lastError")) for r in rules if r["health"] != "ok"] == []
+    # The service is up and busy: none of the page-worthy alerts may be pending or firing.
+    alerts = httpx.get(f"{prometheus.url}/api/v1/alerts").json()["data"]["alerts"]
+    assert [a for a in alerts if a["labels"]["alertname"] in ("IrisClassifierDown", "IrisHighErrorRate")] == []
+
+
+def test_every_dashboard_query_runs_on_real_data(prometheus: Prometheus) -> None:
+    dashboard = json.loads(DASHBOARD.read_text())
+    queries = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    assert len(queries) >= 10
+    for query in queries:
+        # Grafana's own variable; a plain range stands in for it.
+        result = prometheus.query(re.sub(r"\$__rate_interval", "1m", query))
+        assert result, f"no data for dashboard query {query}"
