@@ -19,6 +19,7 @@ from pydantic_core import to_json
 from monitoring.logs import use_json_logs
 from monitoring.middleware import RequestTelemetry
 from monitoring.monitor import Monitor
+from serving.auth import ApiKeyGuard
 from serving.fastpath import FastJSONRoutes, validation_error_body
 from serving.files import EXECUTED_NOTEBOOK_FILE
 from serving.guard import RequestGuard
@@ -110,7 +111,9 @@ def mount_ui() -> None:
     mount_blocks(web, blocks, "/ui", public_prefix=settings.root_path, max_file_bytes=settings.max_body_bytes)
 
 
-@bentoml.service(name="iris_classifier", traffic={"timeout": 30}, workers=settings.workers)
+@bentoml.service(
+    name="iris_classifier", traffic={"timeout": 30}, workers=settings.workers, http={"cors": settings.cors()}
+)
 @bentoml.asgi_app(web, path="/")
 class IrisClassifier:
     """Predicts the iris species from four measurements in centimetres."""
@@ -196,6 +199,8 @@ def _predict_batch_json(body: bytes) -> tuple[int, bytes]:
 PREDICTION_PATHS = ("/prediction", "/predict_batch")
 # Outermost of ours: every answer, refusals included, carries a request id and errors are counted.
 IrisClassifier.add_asgi_middleware(RequestTelemetry, monitor=monitor, paths=PREDICTION_PATHS)
+if settings.api_key:
+    IrisClassifier.add_asgi_middleware(ApiKeyGuard, paths=PREDICTION_PATHS, api_key=settings.api_key)
 # Next: nothing parses a body that is not JSON or is over the limit.
 IrisClassifier.add_asgi_middleware(RequestGuard, paths=PREDICTION_PATHS, max_body_bytes=settings.max_body_bytes)
 if settings.fast_path:

@@ -10,13 +10,13 @@ import argparse
 import json
 import logging
 import os
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.load import LoadResult, run_load
+from benchmarks.prepare import prepare
 from benchmarks.servers import Started, start_server, worker_rss_mb
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,24 +38,6 @@ class ServerReport:
     ready_s: float
     rss_mb: list[float]
     batch_rows_per_s: float | None = None
-
-
-def prepare(home: Path) -> tuple[str, Path]:
-    """Train from the notebook and build the bento; return the bento tag and the model's joblib file."""
-    env = {**os.environ, "BENTOML_HOME": str(home)}
-    model_tag = _run([PYTHON, "-m", "train", "--output-dir", str(home / "build")], env).strip().splitlines()[-1]
-    build = _run([str(BIN / "bentoml"), "build", "--output", "tag"], env)
-    bento_tag = build.strip().splitlines()[-1].removeprefix("__tag__:")
-    name, version = model_tag.split(":")
-    return bento_tag, home / "models" / name / version / "model.joblib"
-
-
-def _run(command: list[str], env: dict[str, str]) -> str:
-    """Run a set-up command from the project root; fail loudly with its output."""
-    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}")
-    return result.stdout
 
 
 def measure(server: Started, concurrencies: list[int], duration: int, body: Path) -> dict[int, LoadResult]:
@@ -111,6 +93,12 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds per measurement (default: %(default)s)")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 32, 64])
     parser.add_argument("--json", type=Path, help="also write the figures here as JSON")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="TEXT",
+        help="measure only the project rows whose name contains TEXT (and the baseline and floor)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
@@ -139,6 +127,8 @@ def main() -> None:
                 env,
             ),
         ]
+        if args.only:
+            servers = [s for s in servers if not s[0].startswith("project") or any(t in s[0] for t in args.only)]
         reports = [bench_server(name, command, server_env, args, files) for name, command, server_env in servers]
     print_table(reports, args.concurrency)
     if args.json:

@@ -20,6 +20,7 @@ class LoadResult:
     p50_ms: float
     p99_ms: float
     errors: int
+    requests: int = 0
 
 
 def run_load(url: str, body: Path, connections: int, duration: int) -> LoadResult:
@@ -55,5 +56,9 @@ def parse_hey(output: str) -> LoadResult:
     transport_errors = sum(int(n) for n in re.findall(r"^\s+\[(\d+)\]\s", errors_section, re.M))
     non_ok = sum(n for code, n in statuses.items() if code != 200)
     return LoadResult(
-        rate, percentiles.get("50", float("nan")), percentiles.get("99", float("nan")), non_ok + transport_errors
+        rate,
+        percentiles.get("50", float("nan")),
+        percentiles.get("99", float("nan")),
+        non_ok + transport_errors,
+        sum(statuses.values()) + transport_errors,
     )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
+from typing import Any
 
 from starlette.types import Receive, Scope, Send
 
@@ -35,3 +37,11 @@ async def send_json(send: Send, status: int, body: bytes, extra_headers: Iterabl
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *extra_headers]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+async def send_error(
+    send: Send, status: int, message: str, loc: list[Any], kind: str, extra_headers: Iterable[tuple[bytes, bytes]] = ()
+) -> None:
+    """A JSON error in the shape of the API's validation errors: {"error": ..., "detail": [{type, loc, msg}]}."""
+    body = json.dumps({"error": message, "detail": [{"type": kind, "loc": loc, "msg": message}]}).encode()
+    await send_json(send, status, body, extra_headers)

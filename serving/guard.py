@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from serving.asgi import media_type, read_body, send_json
+from serving.asgi import media_type, read_body, send_error
 
 
 def _json_media_type(media_type: bytes) -> bool:
@@ -33,19 +31,19 @@ class RequestGuard:
         content_type = media_type(scope)
         if not _json_media_type(content_type):
             message = f"Content-Type must be application/json, not {content_type.decode(errors='replace')}"
-            await _error(send, 415, message, ["header", "content-type"], "unsupported_media_type")
+            await send_error(send, 415, message, ["header", "content-type"], "unsupported_media_type")
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit():
             if int(declared) > self.max_body_bytes:
-                await _error(send, 413, self._too_large(int(declared)), ["body"], "too_large")
+                await send_error(send, 413, self._too_large(int(declared)), ["body"], "too_large")
                 return
             await self.app(scope, receive, send)
             return
         # No usable Content-Length (a chunked upload): read up to the limit here, then hand the body on.
         body = await read_body(receive, limit=self.max_body_bytes)
         if body is None:
-            await _error(send, 413, self._too_large(), ["body"], "too_large")
+            await send_error(send, 413, self._too_large(), ["body"], "too_large")
             return
         await self.app(scope, _replay(body, receive), send)
 
@@ -66,9 +64,3 @@ def _replay(body: bytes, receive: Receive) -> Receive:
         return {"type": "http.request", "body": body, "more_body": False}
 
     return replayed
-
-
-async def _error(send: Send, status: int, message: str, loc: list[Any], kind: str) -> None:
-    """A JSON error in the shape the API's other 4xx answers use."""
-    body = json.dumps({"error": message, "detail": [{"type": kind, "loc": loc, "msg": message}]}).encode()
-    await send_json(send, status, body)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+# A key shorter than this is guessable; `openssl rand -hex 32` makes a good one.
+MIN_API_KEY_LENGTH = 16
 
 
 @dataclass(frozen=True)
@@ -27,17 +30,24 @@ class Settings:
     prediction_log: Path | None = None
     # "text" (BentoML's format) or "json" (one object per line, with the request id).
     log_format: str = "text"
+    # When set, /prediction and /predict_batch need `Authorization: Bearer <api_key>`; health, metrics and UI stay open.
+    api_key: str | None = field(default=None, repr=False)
+    # Browser origins allowed to call the API from their pages (CORS); none by default.
+    cors_origins: tuple[str, ...] = ()
 
     @classmethod
-    def from_env(cls) -> Settings:
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Defaults, overridden by the IRIS_* variables of the same names (README, "Serving and packaging")."""
-        env = os.environ
+        env = os.environ if env is None else env
         runtime = env.get("IRIS_RUNTIME", cls.runtime)
         if runtime not in ("auto", "onnx", "sklearn"):
             raise ValueError(f"IRIS_RUNTIME={runtime!r}: use auto, onnx or sklearn")
         log_format = env.get("IRIS_LOG_FORMAT", cls.log_format)
         if log_format not in ("text", "json"):
             raise ValueError(f"IRIS_LOG_FORMAT={log_format!r}: use text or json")
+        api_key = env.get("IRIS_API_KEY") or None
+        if api_key is not None and len(api_key) < MIN_API_KEY_LENGTH:
+            raise ValueError(f"IRIS_API_KEY is too short: use at least {MIN_API_KEY_LENGTH} random characters")
         return cls(
             model_tag=env.get("IRIS_MODEL_TAG") or cls.model_tag,
             runtime=runtime,
@@ -48,7 +58,22 @@ class Settings:
             root_path=env.get("IRIS_ROOT_PATH", cls.root_path).rstrip("/"),
             prediction_log=_prediction_log(env.get("IRIS_PREDICTION_LOG", ""), env),
             log_format=log_format,
+            api_key=api_key,
+            cors_origins=tuple(o.strip().rstrip("/") for o in env.get("IRIS_CORS_ORIGINS", "").split(",") if o.strip()),
         )
+
+    def cors(self) -> dict[str, object]:
+        """BentoML's http.cors configuration: off unless IRIS_CORS_ORIGINS names origins."""
+        if not self.cors_origins:
+            return {"enabled": False}
+        return {
+            "enabled": True,
+            "access_control_allow_origins": list(self.cors_origins),
+            "access_control_allow_methods": ["GET", "POST"],
+            "access_control_allow_headers": ["content-type", "authorization", "x-request-id"],
+            "access_control_expose_headers": ["x-request-id"],
+            "access_control_max_age": 600,
+        }
 
 
 def default_prediction_log(env: Mapping[str, str]) -> Path:

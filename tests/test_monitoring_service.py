@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 
 from monitoring.context import set_request_id
 from monitoring.logs import use_json_logs
+from monitoring.predlog import read_records
 from serving.settings import default_prediction_log
 from tests.fakes import SETOSA, VIRGINICA
 
@@ -25,12 +26,7 @@ def _logged(request_id: str, home: Path, rows: int = 1, timeout: float = 5.0) ->
     directory = default_prediction_log({"BENTOML_HOME": str(home)})
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = [
-            record
-            for path in directory.glob("*.jsonl")
-            for record in map(json.loads, path.read_text().splitlines())
-            if record["request_id"] == request_id
-        ]
+        found = [record for record in read_records(directory) if record["request_id"] == request_id]
         if len(found) >= rows:
             return found
         time.sleep(0.02)
@@ -120,3 +116,18 @@ def test_json_logs_carry_the_request_id(capsys: pytest.CaptureFixture[str]) -> N
     line = json.loads(capsys.readouterr().err)
     assert line["message"] == "model iris answered"
     assert (line["level"], line["logger"], line["request_id"]) == ("WARNING", "tests.json-logs", "req-42")
+
+
+def test_an_internal_failure_is_a_bare_500_counted_as_internal(
+    http_client: TestClient, service_module: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(_features: object) -> object:
+        raise RuntimeError("secret detail from deep inside the model")
+
+    monkeypatch.setattr(service_module.predictor.runtime, "predict_proba", broken)  # type: ignore[attr-defined]
+    before = _count("iris_prediction_errors_total", kind="internal", endpoint="/prediction")
+    client = TestClient(http_client.app, raise_server_exceptions=False)
+    response = client.post("/prediction", json=SETOSA)
+    assert response.status_code == 500
+    assert "secret detail" not in response.text and "Traceback" not in response.text
+    assert _count("iris_prediction_errors_total", kind="internal", endpoint="/prediction") == before + 1

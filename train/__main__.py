@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from pathlib import Path
+from types import FrameType
 
 import bentoml
 
-from train.errors import TrainingError
+from train.errors import Stopped, TrainingError
 from train.pipeline import TrainOptions, train
 
 logger = logging.getLogger("train")
@@ -73,12 +75,22 @@ def parse_args(argv: list[str] | None = None) -> TrainOptions:
     return TrainOptions(**vars(args))
 
 
+def _stop(signum: int, _frame: FrameType | None) -> None:
+    """Turn SIGTERM into an exception, so the kernel is shut down and no half-saved model is kept."""
+    raise Stopped(f"Training was stopped by {signal.Signals(signum).name} before it finished.")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Train and print the new model tag; return the process exit code."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     options = parse_args(argv)
+    # By default SIGTERM ends Python at once: no `finally`, so the notebook's kernel would be left running.
+    signal.signal(signal.SIGTERM, _stop)
     try:
         tag = train(options)
+    except KeyboardInterrupt:
+        logger.error("Training was interrupted (Ctrl+C); nothing was saved to the model store.")
+        return 128 + signal.SIGINT
     except TrainingError as error:
         logger.error("Training failed, nothing was saved to the model store.\n%s", error)
         return error.exit_code

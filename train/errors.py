@@ -25,3 +25,9 @@ class ModelCheckFailed(TrainingError):
     """The model is not a usable classifier, or it is not good enough to ship."""
 
     exit_code = 4
+
+
+class Stopped(TrainingError):
+    """The run was stopped from outside (SIGTERM or Ctrl+C) before it saved anything."""
+
+    exit_code = 128 + 15  # the shell's convention for "terminated by SIGTERM"
