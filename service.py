@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from pydantic import Field, ValidationError
 from pydantic_core import to_json
+from starlette.middleware.cors import CORSMiddleware
 
 from monitoring.logs import use_json_logs
 from monitoring.middleware import RequestTelemetry
@@ -23,6 +24,8 @@ from serving.auth import ApiKeyGuard
 from serving.fastpath import FastJSONRoutes, validation_error_body
 from serving.files import EXECUTED_NOTEBOOK_FILE
 from serving.guard import RequestGuard
+from serving.jsoninput import refuse_invalid_json
+from serving.openapi import CorrectedOpenAPI, corrected
 from serving.predictor import ModelLoadError, Prediction, load_predictor
 from serving.schemas import ModelInfo, PredictionResult, features_model
 from serving.settings import Settings
@@ -111,9 +114,7 @@ def mount_ui() -> None:
     mount_blocks(web, blocks, "/ui", public_prefix=settings.root_path, max_file_bytes=settings.max_body_bytes)
 
 
-@bentoml.service(
-    name="iris_classifier", traffic={"timeout": 30}, workers=settings.workers, http={"cors": settings.cors()}
-)
+@bentoml.service(name="iris_classifier", traffic={"timeout": 30}, workers=settings.workers)
 @bentoml.asgi_app(web, path="/")
 class IrisClassifier:
     """Predicts the iris species from four measurements in centimetres."""
@@ -172,6 +173,7 @@ def _as_rows(rows: list) -> list[list[float]]:
 # The hot path: the same input models BentoML built for the two APIs, the same predictor, the same JSON.
 _single_input = IrisClassifier.apis["prediction"].input_spec
 _batch_input = IrisClassifier.apis["predict_batch"].input_spec
+refuse_invalid_json(_batch_input)
 
 
 def _predict_json(body: bytes) -> tuple[int, bytes]:
@@ -197,8 +199,17 @@ def _predict_batch_json(body: bytes) -> tuple[int, bytes]:
 
 
 PREDICTION_PATHS = ("/prediction", "/predict_batch")
+# CORS outermost of ours, so every answer (the fast path's, a 401, a 413) carries its headers. BentoML's own
+# http.cors option sits inside these middlewares and would miss the fast path's answers.
+cors = settings.cors()
+if cors is not None:
+    IrisClassifier.add_asgi_middleware(CORSMiddleware, **cors)
 # Outermost of ours: every answer, refusals included, carries a request id and errors are counted.
 IrisClassifier.add_asgi_middleware(RequestTelemetry, monitor=monitor, paths=PREDICTION_PATHS)
+IrisClassifier.add_asgi_middleware(
+    CorrectedOpenAPI,
+    build=lambda: corrected(IrisClassifier.openapi_spec.asdict(), PREDICTION_PATHS, api_key=bool(settings.api_key)),
+)
 if settings.api_key:
     IrisClassifier.add_asgi_middleware(ApiKeyGuard, paths=PREDICTION_PATHS, api_key=settings.api_key)
 # Next: nothing parses a body that is not JSON or is over the limit.

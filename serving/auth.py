@@ -30,7 +30,8 @@ class ApiKeyGuard:
         self._key = api_key.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] not in self.paths:
+        # A CORS preflight (OPTIONS) never carries credentials, by the Fetch standard: it must pass.
+        if scope["type"] != "http" or scope["path"] not in self.paths or scope["method"] == "OPTIONS":
             await self.app(scope, receive, send)
             return
         token = bearer_token(scope)

@@ -7,6 +7,8 @@ errors have the same JSON shape, so a client cannot tell the paths apart (tests 
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -15,6 +17,12 @@ from pydantic import ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from serving.asgi import media_type, read_body, send_json
+
+logger = logging.getLogger(__name__)
+# The whole answer to a failure: details go to the log (with the request id), never to the client.
+INTERNAL_ERROR = json.dumps(
+    {"error": "internal error while predicting; the service log has the details under this request's X-Request-ID"}
+).encode()
 
 # A handler gets the raw request body and returns (status, JSON bytes).
 Handler = Callable[[bytes], tuple[int, bytes]]
@@ -46,8 +54,13 @@ class FastJSONRoutes:
             await self.app(scope, receive, send)
             return
         body = await read_body(receive) or b""
-        if self.in_thread:
-            status, payload = await anyio.to_thread.run_sync(handler, body)
-        else:
-            status, payload = handler(body)
+        try:
+            if self.in_thread:
+                status, payload = await anyio.to_thread.run_sync(handler, body)
+            else:
+                status, payload = handler(body)
+        except Exception:
+            # Answered here: an exception escaping to BentoML's middlewares left the client with no answer at all.
+            logger.exception("Prediction failed on %s", scope["path"])
+            status, payload = 500, INTERNAL_ERROR
         await send_json(send, status, payload, [self.server_header])

@@ -62,17 +62,16 @@ class Settings:
             cors_origins=tuple(o.strip().rstrip("/") for o in env.get("IRIS_CORS_ORIGINS", "").split(",") if o.strip()),
         )
 
-    def cors(self) -> dict[str, object]:
-        """BentoML's http.cors configuration: off unless IRIS_CORS_ORIGINS names origins."""
+    def cors(self) -> dict[str, object] | None:
+        """Options for Starlette's CORSMiddleware, or None (CORS off) unless IRIS_CORS_ORIGINS names origins."""
         if not self.cors_origins:
-            return {"enabled": False}
+            return None
         return {
-            "enabled": True,
-            "access_control_allow_origins": list(self.cors_origins),
-            "access_control_allow_methods": ["GET", "POST"],
-            "access_control_allow_headers": ["content-type", "authorization", "x-request-id"],
-            "access_control_expose_headers": ["x-request-id"],
-            "access_control_max_age": 600,
+            "allow_origins": list(self.cors_origins),
+            "allow_methods": ["GET", "POST"],
+            "allow_headers": ["content-type", "authorization", "x-request-id"],
+            "expose_headers": ["x-request-id"],
+            "max_age": 600,
         }
 
 

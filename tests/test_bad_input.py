@@ -63,6 +63,12 @@ CASES = {
     "1e309": Case("/prediction", _raw("petal_width", "1e309"), 400, ["petal_width"]),
     "empty body": Case("/prediction", b"", 400, ["sepal_length"]),
     "invalid JSON": Case("/prediction", b'{"sepal_length": 5.1,', 400, []),
+    "NUL byte": Case("/prediction", b"\x00", 400, []),
+    "batch not JSON (NUL byte)": Case("/predict_batch", b"\x00", 400, []),
+    "batch cut short": Case("/predict_batch", b'[{"sepal_length": 5.1', 400, []),
+    "batch NaN literal": Case(
+        "/predict_batch", b"[" + _raw("sepal_width", "NaN") + b"]", 400, ["root", 0, "sepal_width"]
+    ),
     "array for one row": Case("/prediction", json.dumps([SETOSA]).encode(), 400, []),
     "wrong content type": Case("/prediction", ROW.encode(), 415, ["header", "content-type"], "text/plain"),
     "form content type": Case(
