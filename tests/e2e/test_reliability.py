@@ -1,0 +1,33 @@
+"""The built bento under a 60 s soak at 64 clients, then with its worker killed: benchmarks/reliability.py, for real."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def test_soak_holds_and_a_killed_worker_comes_back(bento_tag: str, artifacts: Path) -> None:
+    figures = artifacts / "reliability.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.reliability", "--bento", bento_tag, "--json", str(figures)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    (artifacts / "reliability.txt").write_text(result.stdout + result.stderr)
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    measured = json.loads(figures.read_text())
+    soak, kill = measured["soak"], measured["kill"]
+    assert soak["duration_s"] == 60 and soak["concurrency"] == 64
+    assert soak["load"]["errors"] == 0 and soak["load"]["requests"] > 10_000
+    assert abs(measured["rss_growth"]) <= 0.10
+    assert kill["recovery_s"] is not None and kill["killed_pid"] not in kill["new_pids"]
