@@ -15,7 +15,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_NATIVE_TLS := true
 export BENTOML_DO_NOT_TRACK := true
 
-.PHONY: help setup train serve test build bench lock clean
+.PHONY: help setup train serve test audit build bench lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -47,7 +47,11 @@ test: setup ## Lint, type-check and run every test, the slow end-to-end ones inc
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(MAKE) --no-print-directory audit
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+audit: setup ## Check every locked dependency for known vulnerabilities (report in test-artifacts/)
+	$(VENV)/bin/python scripts/audit_deps.py --report test-artifacts/dependency-audit.json
 
 build: setup ## test -> train -> build -> export -> containerize -> smoke (scripts/build.sh; ARGS=--local-base ...)
 	scripts/build.sh $(ARGS)
