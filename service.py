@@ -198,13 +198,14 @@ def _predict_batch_json(body: bytes) -> tuple[int, bytes]:
     return 200, to_json([result_fields(p) for p in predict_and_record("batch", _as_rows(rows), started)])
 
 
+# Our middlewares, outermost first (BentoML's metrics, tracing and access log wrap them all).
 PREDICTION_PATHS = ("/prediction", "/predict_batch")
-# CORS outermost of ours, so every answer (the fast path's, a 401, a 413) carries its headers. BentoML's own
-# http.cors option sits inside these middlewares and would miss the fast path's answers.
+# CORS first, so every answer (the fast path's, a 401, a 413) carries its headers. BentoML's own http.cors
+# option sits inside these middlewares and would miss the fast path's answers.
 cors = settings.cors()
 if cors is not None:
     IrisClassifier.add_asgi_middleware(CORSMiddleware, **cors)
-# Outermost of ours: every answer, refusals included, carries a request id and errors are counted.
+# Every answer, refusals included, carries a request id, and errors are counted by kind.
 IrisClassifier.add_asgi_middleware(RequestTelemetry, monitor=monitor, paths=PREDICTION_PATHS)
 IrisClassifier.add_asgi_middleware(
     CorrectedOpenAPI,
@@ -212,7 +213,7 @@ IrisClassifier.add_asgi_middleware(
 )
 if settings.api_key:
     IrisClassifier.add_asgi_middleware(ApiKeyGuard, paths=PREDICTION_PATHS, api_key=settings.api_key)
-# Next: nothing parses a body that is not JSON or is over the limit.
+# Nothing parses a body that is not JSON or is over the limit.
 IrisClassifier.add_asgi_middleware(RequestGuard, paths=PREDICTION_PATHS, max_body_bytes=settings.max_body_bytes)
 if settings.fast_path:
     IrisClassifier.add_asgi_middleware(

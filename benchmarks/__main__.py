@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import os
+import statistics
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -60,6 +61,30 @@ def bench_server(
     return report
 
 
+def median_report(measured: list[ServerReport]) -> ServerReport:
+    """One server's rounds folded into one report: the median of every figure, errors summed."""
+    first = measured[0]
+
+    def median_load(concurrency: int) -> LoadResult:
+        loads = [m.loads[concurrency] for m in measured]
+        return LoadResult(
+            statistics.median(load.requests_per_s for load in loads),
+            statistics.median(load.p50_ms for load in loads),
+            statistics.median(load.p99_ms for load in loads),
+            sum(load.errors for load in loads),
+            sum(load.requests for load in loads),
+        )
+
+    batches = [m.batch_rows_per_s for m in measured if m.batch_rows_per_s is not None]
+    return ServerReport(
+        first.name,
+        {c: median_load(c) for c in first.loads},
+        statistics.median(m.ready_s for m in measured),
+        measured[-1].rss_mb,
+        statistics.median(batches) if batches else None,
+    )
+
+
 def print_table(reports: list[ServerReport], concurrencies: list[int]) -> None:
     """One markdown table: req/s, p50, p99, errors and ratios, per server and concurrency."""
     baseline, floor = reports[0], reports[-1]
@@ -99,6 +124,12 @@ def main() -> None:
         metavar="TEXT",
         help="measure only the project rows whose name contains TEXT (and the baseline and floor)",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure every server this many times, interleaved, and report medians (the machine is noisy)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
@@ -129,7 +160,13 @@ def main() -> None:
         ]
         if args.only:
             servers = [s for s in servers if not s[0].startswith("project") or any(t in s[0] for t in args.only)]
-        reports = [bench_server(name, command, server_env, args, files) for name, command, server_env in servers]
+        rounds = [
+            [bench_server(name, command, server_env, args, files) for name, command, server_env in servers]
+            for _ in range(args.rounds)
+        ]
+    reports = [median_report(list(measured)) for measured in zip(*rounds, strict=True)]
+    if args.rounds > 1:
+        sys.stdout.write(f"Medians of {args.rounds} interleaved rounds.\n\n")
     print_table(reports, args.concurrency)
     if args.json:
         args.json.write_text(json.dumps([r.__dict__ for r in reports], default=lambda o: o.__dict__, indent=2))

@@ -51,3 +51,12 @@ def test_validator_catches_a_broken_manifest() -> None:
     broken["spec"]["replica"] = broken["spec"].pop("replicas")
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(broken, kubernetes_validate.latest_version(), strict=True)
+
+
+def test_deployment_logs_json_and_keeps_the_prediction_log_on_a_volume() -> None:
+    pod = load("deployment.yaml")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["IRIS_LOG_FORMAT"] == "json"
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    assert mounts[env["IRIS_PREDICTION_LOG"]] in {v["name"] for v in pod["volumes"]}

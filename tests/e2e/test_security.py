@@ -1,7 +1,9 @@
-"""The served bento locked down: an API key on the prediction routes, CORS for one origin, no debug anywhere."""
+"""The served bento locked down (an API key, CORS for one origin, no debug anywhere) and logging JSON lines."""
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +24,7 @@ ORIGIN = "https://app.example"
 
 @pytest.fixture(scope="module")
 def locked_bento(bento_tag: str, tmp_path_factory: pytest.TempPathFactory, artifacts: Path) -> Iterator[Server]:
-    env = {"IRIS_API_KEY": KEY, "IRIS_CORS_ORIGINS": ORIGIN}
+    env = {"IRIS_API_KEY": KEY, "IRIS_CORS_ORIGINS": ORIGIN, "IRIS_LOG_FORMAT": "json"}
     log = artifacts / "serve-locked-bento.log"
     with serve(bento_tag, cwd=tmp_path_factory.mktemp("locked"), log=log, env=env) as server:
         yield server
@@ -93,3 +95,19 @@ def test_no_served_configuration_runs_in_debug_or_development_mode() -> None:
         text = path.read_text()
         for flag in ("--development", "--reload", "debug=True", "BENTOML_DEBUG"):
             assert flag not in text, f"{flag} in {path.relative_to(ROOT)}"
+
+
+def test_json_log_lines_carry_the_request_id(locked_bento: Server) -> None:
+    headers = {"authorization": f"Bearer {KEY}", "x-request-id": "json-log-probe-1"}
+    assert httpx.post(f"{locked_bento.url}/prediction", json=SETOSA, headers=headers).status_code == 200
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        lines = [json.loads(line) for line in locked_bento.log.read_text().splitlines() if line.startswith("{")]
+        access = [line for line in lines if line.get("request_id") == "json-log-probe-1"]
+        if access:
+            break
+        time.sleep(0.2)
+    assert access, "no JSON log line with the request id"
+    (line,) = access
+    assert line["logger"] == "bentoml.access" and "path=/prediction" in line["message"]
+    assert line["level"] == "INFO" and line["trace_id"]
