@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,11 +29,30 @@ class Server:
     log: Path
 
 
+def private_home(shared: Path) -> Path:
+    """A BENTOML_HOME of one server's own that sees the shared store's bentos and models.
+
+    `bentoml serve` empties $BENTOML_HOME/prometheus_multiproc_dir when it starts, so two servers on one
+    home freeze each other's /metrics (the first keeps writing to deleted files). One home per server
+    keeps every server's metrics its own; the README's Monitoring section tells users the same.
+    """
+    home = Path(tempfile.mkdtemp(prefix="bentoml-home-server-"))
+    for store in ("bentos", "models"):
+        (shared / store).mkdir(parents=True, exist_ok=True)
+        (home / store).symlink_to(shared / store, target_is_directory=True)
+    return home
+
+
 @contextmanager
 def serve(
     target: str, cwd: Path, log: Path, env: dict[str, str] | None = None, timeout: float = 90
 ) -> Iterator[Server]:
     """Run `bentoml serve target` on a free port until the block ends; fail with the log if it never gets ready."""
+    env = dict(env or {})
+    own_home = None
+    if "BENTOML_HOME" not in env:
+        own_home = private_home(Path(os.environ["BENTOML_HOME"]))
+        env["BENTOML_HOME"] = str(own_home)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     started = time.monotonic()
@@ -39,7 +60,7 @@ def serve(
         process = subprocess.Popen(
             [BENTOML, "serve", target, "--host", "127.0.0.1", "--port", str(port)],
             cwd=cwd,
-            env={**os.environ, **(env or {})},
+            env={**os.environ, **env},
             stdout=log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # so the whole process group (workers included) can be stopped
@@ -49,6 +70,8 @@ def serve(
             yield Server(url, ready_after, log)
         finally:
             stop_group(process)
+            if own_home is not None:
+                shutil.rmtree(own_home, ignore_errors=True)
 
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes], started: float, timeout: float, log: Path) -> float:
