@@ -74,9 +74,7 @@ def predict_and_record(source: str, rows: Sequence[Sequence[float]], started: fl
 
 def predict_records_for_ui(records: list[dict[str, float]]) -> list[Prediction]:
     """The UI's predictions: the same predictor, counted and logged with source "ui"."""
-    started = time.perf_counter()
-    names = card.feature_names
-    return predict_and_record("ui", [[record[name] for name in names] for record in records], started)
+    return predict_and_record("ui", predictor.rows_from_records(records), time.perf_counter())
 
 
 def to_result(prediction: Prediction) -> PredictionResult:

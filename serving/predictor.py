@@ -93,10 +93,14 @@ class Predictor:
             for b, row in zip(best, probabilities.tolist(), strict=True)
         ]
 
+    def rows_from_records(self, records: list[dict[str, float]]) -> list[list[float]]:
+        """{feature name: value} mappings as rows in the card's feature order."""
+        names = self.card.feature_names
+        return [[record[name] for name in names] for record in records]
+
     def predict_records(self, records: list[dict[str, float]]) -> list[Prediction]:
         """Predict rows given as {feature name: value} mappings."""
-        names = self.card.feature_names
-        return self.predict_rows([[record[name] for name in names] for record in records])
+        return self.predict_rows(self.rows_from_records(records))
 
 
 def choose_runtime(model_dir: Path, card: ModelCard, wanted: str) -> Runtime:
