@@ -39,8 +39,8 @@ serve: train ## Train from the notebook, then serve API + UI on http://localhost
 
 # Debian packages the end-to-end tests use: a real browser for the UI, a real reverse proxy, and a container
 # engine with what it needs to build a local base image (debootstrap) and publish ports (netavark, iptables),
-# and a real Prometheus server (with promtool) for the monitoring tests.
-TEST_SYSTEM_PACKAGES := chromium fonts-dejavu-core nginx-light prometheus podman runc buildah debootstrap netavark aardvark-dns iptables
+# a real Prometheus server (with promtool) for the monitoring tests, and hey for the reliability tests.
+TEST_SYSTEM_PACKAGES := hey chromium fonts-dejavu-core nginx-light prometheus podman runc buildah debootstrap netavark aardvark-dns iptables
 
 test: setup ## Lint, type-check and run every test, the slow end-to-end ones included
 	scripts/system-deps.sh $(TEST_SYSTEM_PACKAGES)

@@ -17,9 +17,10 @@ from pydantic import Field, ValidationError
 from pydantic_core import to_json
 from starlette.middleware.cors import CORSMiddleware
 
-from monitoring.logs import use_json_logs
+from monitoring.logs import follow_bentoml_log_level, use_json_logs
 from monitoring.middleware import RequestTelemetry
 from monitoring.monitor import Monitor
+from monitoring.retention import Retention
 from serving.auth import ApiKeyGuard
 from serving.fastpath import FastJSONRoutes, validation_error_body
 from serving.files import EXECUTED_NOTEBOOK_FILE
@@ -29,6 +30,7 @@ from serving.openapi import CorrectedOpenAPI, corrected
 from serving.predictor import ModelLoadError, Prediction, load_predictor
 from serving.schemas import ModelInfo, PredictionResult, features_model
 from serving.settings import Settings
+from serving.shutdown import DrainingConnections, GracefulStop
 from serving.store import ModelNotAvailable, pinned_tag, require_stored_model
 
 logger = logging.getLogger(__name__)
@@ -46,9 +48,14 @@ except (ModelNotAvailable, ModelLoadError) as error:
 card = predictor.card
 MODEL_TAG = str(stored_model.tag)
 # Metrics and the prediction log; each worker starts its own in IrisClassifier.__init__.
-monitor = Monitor(card, MODEL_TAG, predictor.runtime.name, settings.prediction_log)
+retention = Retention(
+    max_age_days=settings.prediction_log_max_age_days, max_bytes=int(settings.prediction_log_max_mib * 2**20)
+)
+monitor = Monitor(card, MODEL_TAG, predictor.runtime.name, settings.prediction_log, retention)
 if settings.log_format == "json":
     use_json_logs()
+# On SIGTERM each worker stops accepting, answers what it accepted, then exits (serving/shutdown.py).
+graceful_stop = GracefulStop(settings.shutdown_grace_s)
 
 # The request schema is made from the model's card: its feature names, bounds and an example row.
 Features = features_model(card)
@@ -121,9 +128,11 @@ class IrisClassifier:
 
     def __init__(self) -> None:
         self.predictor = predictor
-        monitor.start()
+        follow_bentoml_log_level()  # BentoML configured this worker's logging after the module was imported
         if settings.log_format == "json":
-            use_json_logs()  # again: BentoML configured this worker's logging after the module was imported
+            use_json_logs()  # again, for the same reason
+        graceful_stop.install()
+        monitor.start()
         mount_ui()
         # The garbage collector's passes over this big, long-lived heap (BentoML, Gradio, the model) stalled
         # every in-flight request for ~200 ms, a few times a second under load: p99 200 ms at 32 clients.
@@ -131,6 +140,11 @@ class IrisClassifier:
         gc.collect()
         gc.freeze()
         gc.set_threshold(50_000, 50, 1000)
+
+    @bentoml.on_shutdown
+    def flush_prediction_log(self) -> None:
+        """Write what the prediction log still holds before the worker exits."""
+        monitor.close()
 
     @bentoml.api(route="/prediction")
     def prediction(self, features: Features, /) -> PredictionResult:  # type: ignore[valid-type]
@@ -198,7 +212,11 @@ def _predict_batch_json(body: bytes) -> tuple[int, bytes]:
 
 # Our middlewares, outermost first (BentoML's metrics, tracing and access log wrap them all).
 PREDICTION_PATHS = ("/prediction", "/predict_batch")
-# CORS first, so every answer (the fast path's, a 401, a 413) carries its headers. BentoML's own http.cors
+# With an API key set, every way to a prediction or to the training data needs it; health, metrics and docs stay open.
+MODEL_PATHS = ("/model", "/model/notebook")
+# Outermost: requests are counted in flight, and told to close their connection while the worker drains.
+IrisClassifier.add_asgi_middleware(DrainingConnections, stop=graceful_stop)
+# CORS next, so every answer (the fast path's, a 401, a 413) carries its headers. BentoML's own http.cors
 # option sits inside these middlewares and would miss the fast path's answers.
 cors = settings.cors()
 if cors is not None:
@@ -207,10 +225,21 @@ if cors is not None:
 IrisClassifier.add_asgi_middleware(RequestTelemetry, monitor=monitor, paths=PREDICTION_PATHS)
 IrisClassifier.add_asgi_middleware(
     CorrectedOpenAPI,
-    build=lambda: corrected(IrisClassifier.openapi_spec.asdict(), PREDICTION_PATHS, api_key=bool(settings.api_key)),
+    build=lambda: corrected(
+        IrisClassifier.openapi_spec.asdict(),
+        PREDICTION_PATHS,
+        (*PREDICTION_PATHS, *MODEL_PATHS) if settings.api_key else (),
+    ),
 )
 if settings.api_key:
-    IrisClassifier.add_asgi_middleware(ApiKeyGuard, paths=PREDICTION_PATHS, api_key=settings.api_key)
+    IrisClassifier.add_asgi_middleware(
+        ApiKeyGuard,
+        api_key=settings.api_key,
+        paths=(*PREDICTION_PATHS, *MODEL_PATHS),
+        prefixes=("/ui",),
+        ui_path="/ui",
+        public_root=settings.root_path,
+    )
 # Nothing parses a body that is not JSON or is over the limit.
 IrisClassifier.add_asgi_middleware(RequestGuard, paths=PREDICTION_PATHS, max_body_bytes=settings.max_body_bytes)
 if settings.fast_path:

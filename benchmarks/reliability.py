@@ -3,7 +3,8 @@
 Usage: python -m benchmarks.reliability [--bento TAG] [--duration 60] [--concurrency 64] [--json FILE]
 Without --bento it trains and builds into a temporary BENTOML_HOME of its own. Exit status 0 when every
 target holds: no failed request in the soak, resident memory at the end within 10% of after warm-up,
-and the service answering again by itself after its worker is killed.
+the service answering again by itself after its worker is killed, and a SIGTERM under load that drops
+no request, logs every answered prediction and exits 0.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import psutil
 from benchmarks.load import LoadResult, run_load
 from benchmarks.prepare import BIN, prepare
 from benchmarks.servers import PROBE, Started, start_server, worker_rss_mb
+from benchmarks.stop_under_load import StopResult, stop_under_load
 
 logger = logging.getLogger("benchmarks.reliability")
 MAX_RSS_GROWTH = 0.10
@@ -145,7 +147,7 @@ def kill_worker(server: Started, body: Path, concurrency: int, duration: int, ki
     )
 
 
-def report(soaked: SoakResult, killed: KillResult) -> str:
+def report(soaked: SoakResult, killed: KillResult, stopped: StopResult) -> str:
     """The figures as a markdown table, and a verdict per target."""
     load = soaked.load
     return "\n".join(
@@ -166,6 +168,15 @@ def report(soaked: SoakResult, killed: KillResult) -> str:
             + (f"{killed.recovery_s:.1f} s" if killed.recovery_s is not None else "never")
             + f" (new worker pid {killed.new_pids}, killed {killed.killed_pid}) | by itself | "
             f"{'yes' if killed.recovered else 'NO'} |",
+            f"| SIGTERM under 16 clients | exit {stopped.exit_code} after {stopped.stop_seconds or 0:.2f} s; "
+            f"answered {stopped.answered_before_stop:,} before and {stopped.answered_after_stop:,} after the signal, "
+            f"{stopped.refused:,} connections refused once it stopped accepting | exit 0 | "
+            f"{'yes' if stopped.exit_code == 0 else 'NO'} |",
+            f"| SIGTERM: requests sent and never answered | {stopped.dropped} | 0 | "
+            f"{'yes' if stopped.dropped == 0 else 'NO'} |",
+            f"| SIGTERM: answered predictions missing from the log | {stopped.answered_not_logged} of "
+            f"{stopped.answered_before_stop + stopped.answered_after_stop:,} (log rows {stopped.log_rows:,}) | 0 | "
+            f"{'yes' if stopped.answered_not_logged == 0 and stopped.logged_not_answered == 0 else 'NO'} |",
         ]
     )
 
@@ -196,11 +207,19 @@ def main(argv: list[str] | None = None) -> int:
         with start_server(command, env, files / "serve.log") as server:
             soaked = soak(server, body, args.concurrency, args.duration, args.warmup)
             killed = kill_worker(server, body, concurrency=16, duration=20, kill_after=5)
-    sys.stdout.write(report(soaked, killed) + "\n")
+        log_dir = files / "prediction-log"
+        with start_server(command, {**env, "IRIS_PREDICTION_LOG": str(log_dir)}, files / "serve-stop.log") as server:
+            stopped = stop_under_load(server, PROBE, log_dir)
+    sys.stdout.write(report(soaked, killed, stopped) + "\n")
     if args.json:
-        figures = {"soak": asdict(soaked), "kill": asdict(killed), "rss_growth": soaked.rss_growth}
+        figures = {
+            "soak": asdict(soaked),
+            "kill": asdict(killed),
+            "rss_growth": soaked.rss_growth,
+            "sigterm": asdict(stopped),
+        }
         args.json.write_text(json.dumps(figures, indent=2))
-    return 0 if soaked.held and killed.recovered else 1
+    return 0 if soaked.held and killed.recovered and stopped.held else 1
 
 
 if __name__ == "__main__":

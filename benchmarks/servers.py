@@ -66,7 +66,10 @@ def start_server(command: list[str], env: dict[str, str], log: Path, timeout: fl
 
 def stop_group(process: subprocess.Popen[bytes]) -> None:
     """Stop a process started with start_new_session=True and everything it spawned (workers included)."""
-    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return  # already gone, workers too (a test stopped it on purpose)
     try:
         process.wait(timeout=20)
     except subprocess.TimeoutExpired:

@@ -40,3 +40,18 @@ def use_json_logs(logger_names: tuple[str, ...] = ("", "bentoml", "bentoml.acces
             handler.setFormatter(formatter)
             if request_ids not in handler.filters:
                 handler.addFilter(request_ids)
+
+
+# The project's own packages; their records reach the handlers BentoML puts on the root logger.
+PROJECT_LOGGERS = ("service", "serving", "monitoring", "ui")
+
+
+def follow_bentoml_log_level(names: tuple[str, ...] = PROJECT_LOGGERS) -> None:
+    """Log the project's INFO lines (model loaded, drain started) wherever BentoML logs its own.
+
+    BentoML's server logging sets its "bentoml" logger to INFO (DEBUG with --debug, ERROR when quiet) but
+    leaves the root logger at WARNING, which would silence every other package's INFO lines.
+    """
+    level = logging.getLogger("bentoml").getEffectiveLevel()
+    for name in names:
+        logging.getLogger(name).setLevel(level)

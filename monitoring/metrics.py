@@ -104,7 +104,7 @@ class PredictionMetrics:
         )
         self.log_dropped = prom.Counter(
             "iris_prediction_log_dropped",
-            "Prediction-log records dropped because the writer fell behind",
+            "Prediction-log rows dropped: the writer fell behind, or the folder was full or not writable",
             **options,
         )
         info = prom.Gauge(

@@ -9,6 +9,7 @@ from pathlib import Path
 from monitoring.context import current_request_id, new_request_id
 from monitoring.metrics import PredictionMetrics
 from monitoring.predlog import PredictionLog
+from monitoring.retention import Retention
 from serving.card import ModelCard
 from serving.predictor import Prediction
 
@@ -18,11 +19,19 @@ logger = logging.getLogger(__name__)
 class Monitor:
     """Created when the service module loads; `start` (in each worker) creates the metrics and the log writer."""
 
-    def __init__(self, card: ModelCard, model_tag: str, runtime: str, log_directory: Path | None) -> None:
+    def __init__(
+        self,
+        card: ModelCard,
+        model_tag: str,
+        runtime: str,
+        log_directory: Path | None,
+        retention: Retention | None = None,
+    ) -> None:
         self.card = card
         self.model_tag = model_tag
         self.runtime = runtime
         self.log_directory = log_directory
+        self.retention = retention or Retention()
         self.metrics: PredictionMetrics | None = None
         self.log: PredictionLog | None = None
 
@@ -33,7 +42,11 @@ class Monitor:
         self.metrics = PredictionMetrics(self.card, self.model_tag, self.runtime)
         if self.log_directory is not None:
             self.log = PredictionLog(
-                self.log_directory, self.model_tag, self.card.feature_names, on_drop=self.metrics.log_dropped.inc
+                self.log_directory,
+                self.model_tag,
+                self.card.feature_names,
+                on_drop=self.metrics.log_dropped.inc,
+                retention=self.retention,
             )
             logger.info("Prediction log: %s", self.log_directory)
 
@@ -45,6 +58,11 @@ class Monitor:
             self.metrics.observe(source, rows, predictions)
         if self.log is not None:
             self.log.record(current_request_id() or new_request_id(), source, rows, predictions, latency_s)
+
+    def close(self) -> None:
+        """Write what the prediction log holds and stop its writer."""
+        if self.log is not None:
+            self.log.close()
 
     def count_error(self, status: int, endpoint: str) -> None:
         """Report a refused or failed prediction request."""

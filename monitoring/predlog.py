@@ -4,8 +4,12 @@ A line holds the request's rows column by column (a batch of 1,000 rows is one l
 {"time", "request_id", "source", "model", "latency_ms", "rows", "features": {name: [values]},
 "class": [names], "probability": [values]}. `read_records` gives them back one row at a time.
 
-Files are `predictions-<UTC date>-<pid>.jsonl` in one folder: one file per worker process and day,
-so workers never interleave lines and old days can be archived or deleted as whole files.
+Files are `predictions-<UTC date>-<host>-<pid>-<segment>.jsonl` in one folder: each worker process writes
+its own files (several pods may share the folder), starts a new one each UTC day and every
+`segment_bytes`, and applies the retention limits (monitoring/retention.py) while it runs.
+
+The disk never fails a prediction: when the folder is full, missing or read-only, records are dropped
+and counted (and an error logged at most once a minute), and writing resumes by itself when it can.
 """
 
 from __future__ import annotations
@@ -14,21 +18,25 @@ import atexit
 import logging
 import os
 import queue
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from pydantic_core import to_json
 
+from monitoring.retention import Retention, log_files, next_segment, to_delete
 from serving.predictor import Prediction
 
 logger = logging.getLogger(__name__)
 
 FILE_PATTERN = "predictions-*.jsonl"
+# An unwritable folder fills no log with the same error per request: once a minute says it.
+ERROR_LOG_EVERY_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,8 @@ class PredictionLog:
         max_pending: int = 100_000,
         on_drop: Callable[[int], None] | None = None,
         flush_every_s: float = 0.1,
+        retention: Retention | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.directory = directory
         self.model_tag = model_tag
@@ -68,11 +78,19 @@ class PredictionLog:
         self.on_drop = on_drop
         self.dropped = 0
         self.flush_every_s = flush_every_s
-        directory.mkdir(parents=True, exist_ok=True)
+        self.retention = retention or Retention()
+        self.clock = clock
+        # Unique across the pods that may share the folder, and across this host's processes.
+        self.writer = f"{_safe(socket.gethostname())}-{os.getpid()}"
         self._queue: queue.SimpleQueue[_Entry] = queue.SimpleQueue()
         self._closing = threading.Event()
-        self._file: IO[bytes] | None = None
+        self._fd: int | None = None
         self._file_day = ""
+        self._file_bytes = 0
+        self._segment = 0
+        self._failing_since_drop = 0  # rows dropped since writing last failed; 0 while writing works
+        self._last_error_log = float("-inf")
+        self._next_sweep = 0.0
         self._thread = threading.Thread(target=self._write_forever, name="prediction-log", daemon=True)
         self._thread.start()
         atexit.register(self.close)
@@ -88,13 +106,11 @@ class PredictionLog:
         """Queue one request's predictions for the log."""
         # Bounded by dropping, never by blocking: a slow disk must not become slow predictions.
         if self._queue.qsize() >= self.max_pending or self._closing.is_set():
-            self.dropped += len(predictions)
-            if self.on_drop is not None:
-                self.on_drop(len(predictions))
+            self._drop(len(predictions))
             return
         self._queue.put(
             _Entry(
-                time.time(),
+                self.clock(),
                 request_id,
                 source,
                 list(zip(*rows, strict=True)),
@@ -110,8 +126,14 @@ class PredictionLog:
             self._closing.set()
             self._thread.join(timeout=10)
 
+    def _drop(self, rows: int) -> None:
+        """Count rows that will never reach the log."""
+        self.dropped += rows
+        if self.on_drop is not None:
+            self.on_drop(rows)
+
     def _write_forever(self) -> None:
-        """Every flush interval, write all that is queued: one write and one flush per interval.
+        """Every flush interval, write all that is queued: one write per interval; now and then, apply retention.
 
         Waking on a timer instead of on each record keeps the request thread from handing the GIL to
         this one after every prediction, which cost about a third of the throughput.
@@ -119,13 +141,13 @@ class PredictionLog:
         while True:
             closing = self._closing.wait(self.flush_every_s)
             entries = self._drain()
-            try:
+            if entries:
                 self._write(entries)
-            except OSError:
-                logger.exception("Could not write %d prediction-log entries to %s", len(entries), self.directory)
+            if time.monotonic() >= self._next_sweep:
+                self._next_sweep = time.monotonic() + self.retention.every_s
+                self.apply_retention()
             if closing:
-                if self._file is not None:
-                    self._file.close()
+                self._close_file()
                 return
 
     def _drain(self) -> list[_Entry]:
@@ -138,17 +160,88 @@ class PredictionLog:
                 return entries
 
     def _write(self, entries: list[_Entry]) -> None:
-        """Append the entries' lines to today's file."""
-        if not entries:
+        """Append the entries' lines to the current file; whatever cannot be written is dropped and counted."""
+        lines = [self._line(entry) for entry in entries]
+        written = 0
+        try:
+            day = datetime.fromtimestamp(entries[0].time, UTC).strftime("%Y-%m-%d")
+            fd = self._current_file(day)
+            written = _append_whole_lines(fd, lines)
+        except OSError as error:
+            written = error.lines if isinstance(error, PartialWrite) else 0
+            self._close_file()  # the next write starts a fresh file: no torn line is ever glued onto
+            self._failed(error, sum(len(e.classes) for e in entries[written:]))
             return
-        day = datetime.fromtimestamp(entries[0].time, UTC).strftime("%Y-%m-%d")
-        if day != self._file_day or self._file is None:
-            if self._file is not None:
-                self._file.close()
-            self._file = (self.directory / f"predictions-{day}-{os.getpid()}.jsonl").open("ab")
-            self._file_day = day
-        self._file.write(b"".join(self._line(entry) for entry in entries))
-        self._file.flush()
+        self._file_bytes += sum(len(line) for line in lines)
+        if self._failing_since_drop:
+            logger.warning(
+                "Prediction log is writing to %s again, after dropping %d rows",
+                self.directory,
+                self._failing_since_drop,
+            )
+            self._failing_since_drop = 0
+
+    def _failed(self, error: OSError, rows: int) -> None:
+        """Drop and count the rows that were not written; say so at most once a minute."""
+        self._drop(rows)
+        self._failing_since_drop += rows
+        now = time.monotonic()
+        if now - self._last_error_log >= ERROR_LOG_EVERY_S:
+            self._last_error_log = now
+            logger.error(
+                "Prediction log cannot write to %s (%s); predictions are still answered, their log records "
+                "are dropped and counted in the dropped-records metric (%d rows so far) until it can write again",
+                self.directory,
+                error,
+                self._failing_since_drop,
+            )
+
+    def _current_file(self, day: str) -> int:
+        """The open file for `day`, starting a new one on a new day, past the segment size, or after an error."""
+        if self._fd is not None and day == self._file_day and self._file_bytes < self.retention.segment_limit:
+            return self._fd
+        self._close_file()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._segment = self._segment + 1 if day == self._file_day else next_segment(self.directory, day, self.writer)
+        path = self.directory / f"predictions-{day}-{self.writer}-{self._segment:04d}.jsonl"
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._file_day = day
+        self._file_bytes = os.fstat(self._fd).st_size
+        return self._fd
+
+    def _close_file(self) -> None:
+        if self._fd is not None:
+            try:
+                os.close(self._fd)
+            except OSError:
+                pass
+            self._fd = None
+
+    def apply_retention(self) -> list[Path]:
+        """Delete the files past the age or size limit that no writer is using; return what was deleted."""
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        try:
+            doomed, still_over = to_delete(log_files(self.directory), self.retention, now)
+        except OSError:
+            return []
+        deleted = []
+        for f in doomed:
+            try:
+                f.path.unlink(missing_ok=True)
+                deleted.append(f.path)
+            except OSError as error:
+                logger.warning("Prediction log retention could not delete %s: %s", f.path, error)
+        if deleted:
+            logger.info(
+                "Prediction log retention deleted %d files: %s", len(deleted), ", ".join(p.name for p in deleted)
+            )
+        if still_over:
+            logger.warning(
+                "Prediction log in %s is %d bytes over its size limit in files still being written",
+                self.directory,
+                still_over,
+            )
+        return deleted
 
     def _line(self, entry: _Entry) -> bytes:
         """One JSON line for one request, its rows column by column."""
@@ -164,6 +257,46 @@ class PredictionLog:
             "probability": entry.probabilities,
         }
         return to_json(record) + b"\n"
+
+
+class PartialWrite(OSError):
+    """Only the first `lines` lines reached the file; the error says why the rest did not."""
+
+    def __init__(self, lines: int, error: OSError) -> None:
+        super().__init__(error.errno, error.strerror)
+        self.lines = lines
+
+
+def _append_whole_lines(fd: int, lines: list[bytes]) -> int:
+    """Append the lines; on a failure cut any torn last line off again, so the file holds whole lines only.
+
+    Returns the number of lines written (all of them). Raises PartialWrite with how many made it.
+    """
+    data = b"".join(lines)
+    start = os.lseek(fd, 0, os.SEEK_END)
+    done = 0
+    try:
+        while done < len(data):
+            done += os.write(fd, data[done:])
+    except OSError as error:
+        whole, end = 0, 0
+        for line in lines:
+            if end + len(line) > done:
+                break
+            end += len(line)
+            whole += 1
+        if end < done:
+            try:
+                os.ftruncate(fd, start + end)  # shrinking needs no free space
+            except OSError:
+                pass  # readers skip a torn line anyway
+        raise PartialWrite(whole, error) from error
+    return len(lines)
+
+
+def _safe(name: str) -> str:
+    """A host name usable in a file name."""
+    return "".join(c if c.isalnum() or c in ".-" else "-" for c in name)[:63] or "host"
 
 
 def rows_of(line: dict[str, Any]) -> Iterator[dict[str, Any]]:

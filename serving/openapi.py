@@ -65,27 +65,29 @@ def openapi_3_0_bounds(node: Any) -> None:
             openapi_3_0_bounds(child)
 
 
-def corrected(document: dict[str, Any], prediction_paths: Iterable[str], api_key: bool) -> dict[str, Any]:
-    """The document with 3.0 bounds, the real error shape, and the guards' answers on the prediction routes."""
+def corrected(document: dict[str, Any], prediction_paths: Iterable[str], key_paths: Iterable[str]) -> dict[str, Any]:
+    """The document with 3.0 bounds, the real error shape, the guards' answers, and 401 where a key is needed."""
     openapi_3_0_bounds(document)
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     schemas["ErrorDetail"] = ERROR_DETAIL
     schemas["Error"] = ERROR
     schemas["InvalidArgument"] = {**ERROR, "title": "InvalidArgument", "description": "Bad Request"}
-    if api_key:
-        document["components"].setdefault("securitySchemes", {})["apiKey"] = {
-            "type": "http",
-            "scheme": "bearer",
-            "description": "IRIS_API_KEY",
-        }
     for path in prediction_paths:
         operation = document["paths"][path]["post"]
         # An empty body is refused (every feature is required), so the body itself is required.
         operation["requestBody"]["required"] = True
         for status, description in GUARD_ANSWERS.items():
             operation["responses"][status] = _json_error(description)
-        if api_key:
-            operation["responses"]["401"] = _json_error("Missing or wrong API key")
+    key_paths = [path for path in key_paths if path in document["paths"]]
+    if key_paths:
+        document["components"].setdefault("securitySchemes", {})["apiKey"] = {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "the service's API key (IRIS_API_KEY)",
+        }
+    for path in key_paths:
+        for operation in document["paths"][path].values():
+            operation.setdefault("responses", {})["401"] = _json_error("Missing or wrong API key")
             operation["security"] = [{"apiKey": []}]
     return document
 

@@ -28,12 +28,19 @@ class Settings:
     root_path: str = ""
     # Where the prediction log goes (one JSON line per predicted row); None turns it off (IRIS_PREDICTION_LOG=off).
     prediction_log: Path | None = None
+    # Prediction-log retention, applied by the service while it runs: files older than this many days, and the
+    # oldest files while the folder holds more than this many MiB, are deleted (never a file still being written).
+    prediction_log_max_age_days: float = 30.0
+    prediction_log_max_mib: float = 1024.0
     # "text" (BentoML's format) or "json" (one object per line, with the request id).
     log_format: str = "text"
     # When set, /prediction and /predict_batch need `Authorization: Bearer <api_key>`; health, metrics and UI stay open.
     api_key: str | None = field(default=None, repr=False)
     # Browser origins allowed to call the API from their pages (CORS); none by default.
     cors_origins: tuple[str, ...] = ()
+    # After SIGTERM, the longest a worker keeps answering requests it accepted before it exits. Below the
+    # Deployment's terminationGracePeriodSeconds (30) minus its preStop pause (5), so nothing is killed mid-answer.
+    shutdown_grace_s: float = 20.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -57,9 +64,14 @@ class Settings:
             workers=_workers(env.get("IRIS_WORKERS", str(cls.workers))),
             root_path=env.get("IRIS_ROOT_PATH", cls.root_path).rstrip("/"),
             prediction_log=_prediction_log(env.get("IRIS_PREDICTION_LOG", ""), env),
+            prediction_log_max_age_days=_positive_float(
+                env, "IRIS_PREDICTION_LOG_MAX_AGE_DAYS", cls.prediction_log_max_age_days
+            ),
+            prediction_log_max_mib=_positive_float(env, "IRIS_PREDICTION_LOG_MAX_MIB", cls.prediction_log_max_mib),
             log_format=log_format,
             api_key=api_key,
             cors_origins=tuple(o.strip().rstrip("/") for o in env.get("IRIS_CORS_ORIGINS", "").split(",") if o.strip()),
+            shutdown_grace_s=_positive_float(env, "IRIS_SHUTDOWN_GRACE_S", cls.shutdown_grace_s),
         )
 
     def cors(self) -> dict[str, object] | None:
@@ -95,3 +107,17 @@ def _workers(value: str) -> int | str:
     if not value.isdigit() or int(value) < 1:
         raise ValueError(f"IRIS_WORKERS={value!r}: use a positive whole number or cpu_count")
     return int(value)
+
+
+def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
+    """A positive number from the environment, or the default when unset."""
+    value = env.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not number > 0:
+        raise ValueError(f"{name}={value!r}: use a positive number")
+    return number

@@ -1,4 +1,4 @@
-"""The optional API key: prediction routes need the bearer token, everything else stays open."""
+"""The optional API key: predictions, the model card and the web UI need it; health, metrics and docs stay open."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from serving.auth import ApiKeyGuard, bearer_token
+from serving.auth import SESSION_COOKIE, ApiKeyGuard, SessionSigner, bearer_token
 from serving.settings import Settings
 
 KEY = "k" * 20 + "-secret"
@@ -19,8 +19,16 @@ def client() -> TestClient:
     async def ok(_request: object) -> PlainTextResponse:
         return PlainTextResponse("ok")
 
-    app = Starlette(routes=[Route("/prediction", ok, methods=["POST"]), Route("/livez", ok), Route("/metrics", ok)])
-    return TestClient(ApiKeyGuard(app, paths=["/prediction"], api_key=KEY))
+    routes = [
+        Route("/prediction", ok, methods=["POST"]),
+        Route("/livez", ok),
+        Route("/metrics", ok),
+        Route("/ui/", ok),
+        Route("/ui/gradio_api/info", ok),
+        Route("/ui/gradio_api/queue/join", ok, methods=["POST"]),
+    ]
+    guard = ApiKeyGuard(Starlette(routes=routes), api_key=KEY, paths=["/prediction"], prefixes=["/ui"])
+    return TestClient(guard, follow_redirects=False)
 
 
 @pytest.mark.parametrize(
@@ -76,3 +84,56 @@ def test_cors_is_off_by_default_and_names_only_the_given_origins() -> None:
     assert cors is not None
     assert cors["allow_origins"] == ["https://a.example", "https://b.example"]
     assert "authorization" in cors["allow_headers"]  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(("method", "path"), [("GET", "/ui/gradio_api/info"), ("POST", "/ui/gradio_api/queue/join")])
+def test_the_ui_api_needs_the_key_like_the_json_api(client: TestClient, method: str, path: str) -> None:
+    refused = client.request(method, path)
+    assert refused.status_code == 401
+    assert refused.headers["www-authenticate"].startswith("Bearer")
+    assert client.request(method, path, headers={"authorization": f"Bearer {KEY}"}).text == "ok"
+
+
+def test_a_browser_is_sent_to_sign_in_then_carries_a_session(client: TestClient) -> None:
+    page = client.get("/ui/", headers={"accept": "text/html,application/xhtml+xml"})
+    assert page.status_code == 303 and page.headers["location"] == "/ui/login"
+    form = client.get("/ui/login")
+    assert form.status_code == 200 and 'name="key"' in form.text
+    wrong = client.post("/ui/login", data={"key": "not-the-key-at-all"})
+    assert wrong.status_code == 401 and "not the API key" in wrong.text
+    assert SESSION_COOKIE not in wrong.cookies
+    signed_in = client.post("/ui/login", data={"key": KEY})
+    assert signed_in.status_code == 303 and signed_in.headers["location"] == "/ui/"
+    set_cookie = signed_in.headers["set-cookie"]
+    assert "HttpOnly" in set_cookie and "SameSite=Strict" in set_cookie and "Path=/" in set_cookie
+    session = signed_in.cookies[SESSION_COOKIE]
+    assert client.get("/ui/", cookies={SESSION_COOKIE: session}).text == "ok"
+    assert client.post("/ui/gradio_api/queue/join", cookies={SESSION_COOKIE: session}).text == "ok"
+    assert client.post("/prediction", cookies={SESSION_COOKIE: session}).text == "ok"
+    forgotten = client.get("/ui/logout")
+    assert forgotten.status_code == 303 and "Max-Age=0" in forgotten.headers["set-cookie"]
+
+
+def test_a_forged_or_expired_session_is_refused(client: TestClient) -> None:
+    signer = SessionSigner(KEY.encode(), lifetime_s=60)
+    expired = signer.issue(now=0)
+    other_key = SessionSigner(b"another-key-of-enough-length").issue()
+    expiry, _, mac = signer.issue().partition(".")
+    stretched = f"{int(expiry) + 10**6}.{mac}"
+    for token in (expired, other_key, stretched, "", "garbage", f"{expiry}."):
+        assert client.get("/ui/gradio_api/info", cookies={SESSION_COOKIE: token}).status_code == 401, token
+    assert signer.valid(signer.issue())
+
+
+def test_behind_a_path_prefix_the_browser_is_sent_to_public_paths() -> None:
+    async def ok(_request: object) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    app = Starlette(routes=[Route("/ui/", ok)])
+    guard = ApiKeyGuard(app, api_key=KEY, paths=[], prefixes=["/ui"], public_root="/models/churn")
+    client = TestClient(guard, follow_redirects=False)
+    assert client.get("/ui/", headers={"accept": "text/html"}).headers["location"] == "/models/churn/ui/login"
+    assert 'action="/models/churn/ui/login"' in client.get("/ui/login").text
+    signed_in = client.post("/ui/login", data={"key": KEY})
+    assert signed_in.headers["location"] == "/models/churn/ui/"
+    assert "Path=/models/churn/" in signed_in.headers["set-cookie"]

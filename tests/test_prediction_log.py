@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from monitoring.predlog import PredictionLog, read_records
+from monitoring.retention import Retention, closed, log_files, to_delete
 from serving.predictor import Prediction
 from tests.fakes import CLASSES, FEATURES
 
@@ -95,3 +96,106 @@ def test_read_records_keeps_the_window_and_skips_a_torn_last_line(tmp_path: Path
     path.write_text("".join(json.dumps(line) + "\n" for line in lines) + '{"time": "2026-')
     records = read_records(tmp_path, since=now - timedelta(hours=24), until=now)
     assert [r["request_id"] for r in records] == ["5", "1"]
+
+
+def _old_file(folder: Path, day: str, writer: str, segment: int | None, size: int) -> Path:
+    name = f"predictions-{day}-{writer}.jsonl" if segment is None else f"predictions-{day}-{writer}-{segment:04d}.jsonl"
+    path = folder / name
+    path.write_bytes(b"x" * size)
+    return path
+
+
+def test_retention_deletes_files_past_the_age_limit_and_keeps_what_may_be_written(tmp_path: Path) -> None:
+    now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    old = _old_file(tmp_path, "2026-10-01", "host-a-7", 0, 10)
+    old_legacy = _old_file(tmp_path, "2026-10-02", "99", None, 10)  # the name older versions wrote
+    recent = _old_file(tmp_path, "2026-11-20", "host-a-7", 0, 10)
+    today = _old_file(tmp_path, "2026-11-25", "host-a-7", 0, 10)
+    foreign = tmp_path / "predictions-notes.jsonl"
+    foreign.write_text("not ours")
+    log = PredictionLog(
+        tmp_path, "m", FEATURES, retention=Retention(max_age_days=30), clock=lambda: now.timestamp(), flush_every_s=60
+    )
+    deleted = log.apply_retention()
+    log.close()
+    assert sorted(deleted) == sorted([old, old_legacy])
+    assert recent.exists() and today.exists() and foreign.exists()
+
+
+def test_retention_keeps_the_size_limit_oldest_first_but_never_a_file_being_written(tmp_path: Path) -> None:
+    now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    files = [
+        _old_file(tmp_path, "2026-11-23", "a-1", 0, 400),
+        _old_file(tmp_path, "2026-11-24", "a-1", 0, 400),
+        _old_file(tmp_path, "2026-11-25", "a-1", 0, 400),  # closed: segment 1 follows it
+        _old_file(tmp_path, "2026-11-25", "a-1", 1, 400),  # the writer's current file
+        _old_file(tmp_path, "2026-11-25", "b-2", 0, 400),  # another worker's current file
+    ]
+    doomed, still_over = to_delete(log_files(tmp_path), Retention(max_bytes=700), now)
+    assert [f.path for f in doomed] == files[:3]
+    assert still_over == 100  # the two open files alone are over the limit: reported, not deleted
+
+
+def test_yesterdays_file_counts_as_open_until_an_hour_after_midnight(tmp_path: Path) -> None:
+    _old_file(tmp_path, "2026-11-24", "a-1", 0, 10)
+    files = log_files(tmp_path)
+    assert closed(files, datetime(2026, 11, 25, 0, 30, tzinfo=UTC)) == []
+    assert len(closed(files, datetime(2026, 11, 25, 1, 30, tzinfo=UTC))) == 1
+
+
+def test_a_busy_writer_starts_new_segments_and_retention_runs_while_it_writes(tmp_path: Path) -> None:
+    now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    _old_file(tmp_path, "2026-01-01", "gone-1", 0, 10)
+    retention = Retention(max_age_days=30, max_bytes=1000 * 2**10, every_s=0.05)
+    log = PredictionLog(tmp_path, "m", FEATURES, retention=retention, clock=lambda: now.timestamp(), flush_every_s=0.02)
+    batch = [ROW] * 1000
+    for index in range(12):  # ~40 KB per line, the segment limit is 128 KiB
+        log.record(f"req-{index}", "batch", batch, [SETOSA] * 1000, 0.01)
+        time.sleep(0.03)
+    log.close()
+    names = sorted(p.name for p in tmp_path.glob("*.jsonl"))
+    assert not any("2026-01-01" in name for name in names)
+    assert len(names) >= 3 and all(name.startswith("predictions-2026-11-25-") for name in names)
+    assert len(read_records(tmp_path)) == 12_000
+
+
+def test_an_unwritable_folder_drops_counts_logs_once_and_recovers(tmp_path: Path, caplog) -> None:
+    blocked = tmp_path / "log"
+    blocked.write_text("a file where the folder should be")  # mkdir and open fail, as on a read-only disk
+    dropped: list[int] = []
+    log = PredictionLog(blocked, "m", FEATURES, on_drop=dropped.append, flush_every_s=0.02)
+    with caplog.at_level("ERROR", logger="monitoring.predlog"):
+        for index in range(5):
+            log.record(f"lost-{index}", "api", [ROW], [SETOSA], 0.001)
+            time.sleep(0.05)
+    assert sum(dropped) == 5 and log.dropped == 5
+    assert len([r for r in caplog.records if r.levelname == "ERROR"]) == 1
+    blocked.unlink()  # space is back
+    log.record("kept", "api", [ROW], [SETOSA], 0.001)
+    log.close()
+    assert [r["request_id"] for r in read_records(blocked)] == ["kept"]
+    assert sum(dropped) == 5
+
+
+def test_a_write_cut_short_keeps_whole_lines_and_counts_the_rest(tmp_path: Path, monkeypatch) -> None:
+    import errno
+    import os
+
+    real_write = os.write
+    calls = {"n": 0}
+
+    def full_disk_after_150_bytes(fd: int, data: bytes) -> int:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            return real_write(fd, data[:150])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    dropped: list[int] = []
+    log = PredictionLog(tmp_path, "m", FEATURES, on_drop=dropped.append, flush_every_s=3600)
+    monkeypatch.setattr("monitoring.predlog.os.write", full_disk_after_150_bytes)
+    for index in range(3):
+        log.record(f"r{index}", "api", [ROW], [SETOSA], 0.001)
+    log.close()  # one write of three ~260-byte lines: 150 bytes make it, then the disk is full
+    (path,) = tmp_path.glob("*.jsonl")
+    assert path.read_bytes() == b""  # the torn first line was cut off again
+    assert sum(dropped) == 3

@@ -8,11 +8,27 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
 from tests.conftest import ROOT
 from tests.e2e.server import BENTOML, Server, serve
 
 ARTIFACTS = ROOT / "test-artifacts"
+# The API key of the locked-down server; 25 characters, over the 16 the settings require.
+API_KEY = "test-key-0123456789abcdef"
+ALLOWED_ORIGIN = "https://app.example"
+CHROMIUM = "/usr/bin/chromium"
+# Headless, and none of the background networking this closed network would refuse.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="session")
@@ -41,3 +57,23 @@ def served_bento(bento_tag: str, tmp_path_factory: pytest.TempPathFactory, artif
     elsewhere = tmp_path_factory.mktemp("elsewhere")
     with serve(bento_tag, cwd=elsewhere, log=artifacts / "serve-bento.log") as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def locked_bento(bento_tag: str, tmp_path_factory: pytest.TempPathFactory, artifacts: Path) -> Iterator[Server]:
+    """The built bento with an API key, CORS for one origin, and JSON log lines."""
+    env = {"IRIS_API_KEY": API_KEY, "IRIS_CORS_ORIGINS": ALLOWED_ORIGIN, "IRIS_LOG_FORMAT": "json"}
+    log = artifacts / "serve-locked-bento.log"
+    with serve(bento_tag, cwd=tmp_path_factory.mktemp("locked"), log=log, env=env) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Debian's chromium, driven by Playwright."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium (scripts/system-deps.sh)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

@@ -1,33 +1,30 @@
-"""The served bento locked down (an API key, CORS for one origin, no debug anywhere) and logging JSON lines."""
+"""The served bento locked down (an API key, CORS for one origin, no debug anywhere) and logging JSON lines.
+
+With a key set, every way to a prediction needs it: the JSON API, the model card (it holds training rows)
+and the web UI with its own API. Health, readiness, metrics and the API docs stay open: probes and
+Prometheus scrape without credentials, and the docs hold no data.
+"""
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import bentoml
 import httpx
 import pytest
 from gradio_client import Client
+from gradio_client.exceptions import AuthenticationError
+from playwright.sync_api import Browser, expect
 
 from tests.conftest import ROOT
-from tests.e2e.server import Server, serve
+from tests.e2e.conftest import ALLOWED_ORIGIN, API_KEY
+from tests.e2e.server import Server
 from tests.fakes import SETOSA, VIRGINICA
 
 pytestmark = pytest.mark.slow
 
-KEY = "test-key-0123456789abcdef"
-ORIGIN = "https://app.example"
-
-
-@pytest.fixture(scope="module")
-def locked_bento(bento_tag: str, tmp_path_factory: pytest.TempPathFactory, artifacts: Path) -> Iterator[Server]:
-    env = {"IRIS_API_KEY": KEY, "IRIS_CORS_ORIGINS": ORIGIN, "IRIS_LOG_FORMAT": "json"}
-    log = artifacts / "serve-locked-bento.log"
-    with serve(bento_tag, cwd=tmp_path_factory.mktemp("locked"), log=log, env=env) as server:
-        yield server
+KEY, ORIGIN = API_KEY, ALLOWED_ORIGIN
 
 
 def test_prediction_routes_need_the_key(locked_bento: Server) -> None:
@@ -46,14 +43,61 @@ def test_python_client_passes_the_key_as_its_token(locked_bento: Server) -> None
         assert client.prediction(VIRGINICA)["class"] == "virginica"
 
 
-def test_health_metrics_docs_and_ui_stay_open(locked_bento: Server) -> None:
-    for path in ("/livez", "/readyz", "/metrics", "/docs.json", "/", "/ui/"):
+def test_health_metrics_and_docs_stay_open(locked_bento: Server) -> None:
+    for path in ("/livez", "/readyz", "/metrics", "/docs.json", "/"):
         assert httpx.get(f"{locked_bento.url}{path}").status_code == 200, path
-    client = Client(f"{locked_bento.url}/ui/", verbose=False)
-    bars, _verdict, _picture = client.predict(*SETOSA.values(), api_name="/predict")
-    assert bars["label"] == "setosa"
+
+
+@pytest.mark.parametrize("path", ["/model", "/model/notebook", "/ui/", "/ui/gradio_api/info", "/ui/config"])
+def test_the_model_card_and_the_ui_need_the_key(locked_bento: Server, path: str) -> None:
+    refused = httpx.get(f"{locked_bento.url}{path}")
+    assert refused.status_code == 401, path
+    assert refused.headers["www-authenticate"].startswith("Bearer")
+    allowed = httpx.get(f"{locked_bento.url}{path}", headers={"authorization": f"Bearer {KEY}"})
+    assert allowed.status_code == 200, path
+
+
+def test_the_ui_api_refuses_gradio_client_without_the_key(locked_bento: Server) -> None:
+    with pytest.raises(AuthenticationError, match="credentials were not provided"):
+        Client(f"{locked_bento.url}/ui/", verbose=False)
+    for api in ("predict", "predict_csv"):
+        call = httpx.post(f"{locked_bento.url}/ui/gradio_api/call/{api}", json={"data": [*SETOSA.values()]})
+        assert call.status_code == 401, api
+        queued = httpx.post(
+            f"{locked_bento.url}/ui/gradio_api/queue/join",
+            json={"data": [*SETOSA.values()], "fn_index": 0, "session_hash": "x1"},
+        )
+        assert queued.status_code == 401
     metrics = httpx.get(f"{locked_bento.url}/metrics").text
     assert 'iris_prediction_errors_total{endpoint="/prediction",kind="unauthorized"}' in metrics
+
+
+def test_the_ui_answers_gradio_client_with_the_key(locked_bento: Server) -> None:
+    client = Client(f"{locked_bento.url}/ui/", verbose=False, headers={"Authorization": f"Bearer {KEY}"})
+    bars, _verdict, _picture = client.predict(*SETOSA.values(), api_name="/predict")
+    assert bars["label"] == "setosa"
+
+
+def test_a_browser_signs_in_with_the_key_then_predicts(locked_bento: Server, browser: Browser, artifacts) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.set_default_timeout(20_000)
+    page.goto(f"{locked_bento.url}/ui/")
+    expect(page.locator("#sign-in")).to_be_visible()  # sent to the sign-in page, not shown the UI
+    page.locator("#key").fill("not-the-key-but-long-enough")
+    page.locator("#sign-in").click()
+    expect(page.locator("#login-error")).to_contain_text("not the API key")
+    page.locator("#key").fill(KEY)
+    page.locator("#sign-in").click()
+    expect(page.locator("#predict-button")).to_be_visible()
+    page.locator("#predict-button").click()
+    expect(page.locator("#verdict")).to_contain_text("probability")
+    page.screenshot(path=artifacts / "ui-signed-in.png", full_page=True)
+    # The session covers the UI's links too: the model card is one click away.
+    assert page.request.get(f"{locked_bento.url}/model").status == 200
+    page.goto(f"{locked_bento.url}/ui/logout")
+    expect(page.locator("#sign-in")).to_be_visible()
+    assert page.request.get(f"{locked_bento.url}/model").status == 401
+    page.close()
 
 
 def test_cors_allows_the_configured_origin_only(locked_bento: Server) -> None:
