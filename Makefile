@@ -9,6 +9,9 @@ UV := .cache/uv/bin/uv
 VENV := .venv
 PORT ?= 3000
 PYTEST_ARGS ?=
+# The notebook `make train` and `make serve` use; its model is <notebook name>_clf (e.g. churn_clf).
+NOTEBOOK ?= notebooks/iris.ipynb
+MODEL := $(basename $(notdir $(NOTEBOOK)))_clf
 
 # uv must use the interpreter named above and never download one of its own.
 export UV_PYTHON_DOWNLOADS := never
@@ -31,11 +34,11 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 
 setup: $(VENV)/.synced ## Create .venv with the locked dependencies (no-op when up to date)
 
-train: setup ## Execute notebooks/iris.ipynb and save the model to the BentoML store
-	$(VENV)/bin/python -m train
+train: setup ## Execute $(NOTEBOOK) and save its model to the BentoML store (NOTEBOOK=notebooks/churn.ipynb ...)
+	$(VENV)/bin/python -m train --notebook $(NOTEBOOK)
 
-serve: train ## Train from the notebook, then serve API + UI on http://localhost:$(PORT)
-	$(VENV)/bin/bentoml serve . --port $(PORT)
+serve: train ## Train from $(NOTEBOOK), then serve its API + UI on http://localhost:$(PORT)
+	MODEL_TAG=$(MODEL):latest $(VENV)/bin/bentoml serve . --port $(PORT)
 
 # Debian packages the end-to-end tests use: a real browser for the UI, a real reverse proxy, and a container
 # engine with what it needs to build a local base image (debootstrap) and publish ports (netavark, iptables),
@@ -54,9 +57,9 @@ audit: setup ## Check every locked dependency for known vulnerabilities (report 
 	$(VENV)/bin/python scripts/audit_deps.py --report test-artifacts/dependency-audit.json
 
 build: setup ## test -> train -> build -> export -> containerize -> smoke (scripts/build.sh; ARGS=--local-base ...)
-	scripts/build.sh $(ARGS)
+	scripts/build.sh --notebook $(NOTEBOOK) $(ARGS)
 
-bench: setup ## Benchmark the bento against Flask + pickle and a bare-starlette floor (about 5 minutes)
+bench: setup ## Benchmark the example bentos against Flask + pickle and a bare-starlette floor (~9 minutes)
 	scripts/system-deps.sh hey
 	$(VENV)/bin/python -m benchmarks
 

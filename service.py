@@ -1,4 +1,7 @@
-"""The iris classifier as a BentoML service: JSON API, model info, and the Gradio UI at /ui."""
+"""Any classifier trained from a notebook, as a BentoML service: JSON API, model card, and the Gradio UI at /ui.
+
+The model to serve is MODEL_TAG (default iris_clf:latest); everything about its features comes from its card.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +9,8 @@ import gc
 import json
 import logging
 import time
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import bentoml
 from fastapi import FastAPI
@@ -17,19 +19,27 @@ from pydantic import Field, ValidationError
 from pydantic_core import to_json
 from starlette.middleware.cors import CORSMiddleware
 
+from modelcard.files import EXECUTED_NOTEBOOK_FILE
+from modelcard.table import FeatureTable
 from monitoring.logs import follow_bentoml_log_level, use_json_logs
 from monitoring.middleware import RequestTelemetry
 from monitoring.monitor import Monitor
 from monitoring.retention import Retention
 from serving.auth import ApiKeyGuard
 from serving.fastpath import FastJSONRoutes, validation_error_body
-from serving.files import EXECUTED_NOTEBOOK_FILE
 from serving.guard import RequestGuard
-from serving.jsoninput import refuse_invalid_json
+from serving.jsoninput import refuse_invalid_json, report_refusals
 from serving.openapi import CorrectedOpenAPI, corrected
 from serving.predictor import ModelLoadError, Prediction, load_predictor
-from serving.schemas import ModelInfo, PredictionResult, features_model
-from serving.settings import Settings
+from serving.schemas import (
+    ModelInfo,
+    PredictionResult,
+    features_model,
+    fields_to_table,
+    rows_to_table,
+    unseen_categories,
+)
+from serving.settings import DEFAULT_MODEL_TAG, Settings
 from serving.shutdown import DrainingConnections, GracefulStop
 from serving.store import ModelNotAvailable, pinned_tag, require_stored_model
 
@@ -37,21 +47,25 @@ logger = logging.getLogger(__name__)
 
 settings = Settings.from_env()
 # Declared at module scope so `bentoml build` packs this model into the bento.
-model_ref = bentoml.models.BentoModel(pinned_tag(settings.model_tag, Path(__file__).resolve().parent))
+model_ref = bentoml.models.BentoModel(
+    pinned_tag(settings.model_tag, Path(__file__).resolve().parent, default=DEFAULT_MODEL_TAG)
+)
 try:
     stored_model = require_stored_model(model_ref)
     # Loaded here, in every process, so broken model files stop `bentoml serve` at once, not in a worker loop.
     predictor = load_predictor(stored_model, settings.runtime)
 except (ModelNotAvailable, ModelLoadError) as error:
     # One line an operator can act on, instead of a traceback: the fix is in the message.
-    raise SystemExit(f"iris_classifier cannot start: {error}") from None
+    raise SystemExit(f"The model service cannot start: {error}") from None
 card = predictor.card
 MODEL_TAG = str(stored_model.tag)
-# Metrics and the prediction log; each worker starts its own in IrisClassifier.__init__.
+# Named after its model, so `MODEL_TAG=churn_clf:latest bentoml build` makes the bento churn_clf_service.
+SERVICE_NAME = f"{stored_model.tag.name}_service"
+# Metrics and the prediction log; each worker starts its own in Classifier.__init__.
 retention = Retention(
     max_age_days=settings.prediction_log_max_age_days, max_bytes=int(settings.prediction_log_max_mib * 2**20)
 )
-monitor = Monitor(card, MODEL_TAG, predictor.runtime.name, settings.prediction_log, retention)
+monitor = Monitor(card, MODEL_TAG, predictor.runtime.name, settings.prediction_log_dir(MODEL_TAG), retention)
 if settings.log_format == "json":
     use_json_logs()
 # On SIGTERM each worker stops accepting, answers what it accepted, then exits (serving/shutdown.py).
@@ -72,16 +86,16 @@ def result_fields(prediction: Prediction) -> dict[str, object]:
     }
 
 
-def predict_and_record(source: str, rows: Sequence[Sequence[float]], started: float) -> list[Prediction]:
+def predict_and_record(source: str, table: FeatureTable, started: float) -> list[Prediction]:
     """Predict the rows and report them to monitoring; `started` is when the request began (perf_counter)."""
-    predictions = predictor.predict_rows(rows)
-    monitor.record(source, rows, predictions, time.perf_counter() - started)
+    predictions = predictor.predict(table)
+    monitor.record(source, table, predictions, time.perf_counter() - started)
     return predictions
 
 
-def predict_records_for_ui(records: list[dict[str, float]]) -> list[Prediction]:
-    """The UI's predictions: the same predictor, counted and logged with source "ui"."""
-    return predict_and_record("ui", predictor.rows_from_records(records), time.perf_counter())
+def predict_records_for_ui(records: list[dict[str, Any]]) -> list[Prediction]:
+    """The UI's predictions (records checked by the same schema): the same predictor, logged with source "ui"."""
+    return predict_and_record("ui", predictor.table(records), time.perf_counter())
 
 
 def to_result(prediction: Prediction) -> PredictionResult:
@@ -104,7 +118,7 @@ def mount_ui() -> None:
     if any(getattr(route, "path", None) == "/ui" for route in web.routes):
         return
     if settings.workers != 1:
-        logger.warning("IRIS_WORKERS=%s: the web UI is off; it needs a single worker per process", settings.workers)
+        logger.warning("SERVING_WORKERS=%s: the web UI is off; it needs a single worker", settings.workers)
         return
     from ui.app import ModelSummary, build_ui
     from ui.mount import mount_blocks
@@ -112,17 +126,19 @@ def mount_ui() -> None:
     created = stored_model.info.creation_time.isoformat(timespec="seconds")
     blocks = build_ui(
         card,
-        ModelSummary(MODEL_TAG, created, card.runtime),
+        ModelSummary(MODEL_TAG, created, predictor.runtime.name),
         predict_records_for_ui,
         settings.max_batch_rows,
+        # The what-if picture's extra rows are not predictions anyone asked for: not logged, not counted.
+        explore=lambda records: predictor.predict(predictor.table(records)),
     )
     mount_blocks(web, blocks, "/ui", public_prefix=settings.root_path, max_file_bytes=settings.max_body_bytes)
 
 
-@bentoml.service(name="iris_classifier", traffic={"timeout": 30}, workers=settings.workers)
+@bentoml.service(name=SERVICE_NAME, traffic={"timeout": 30}, workers=settings.workers)
 @bentoml.asgi_app(web, path="/")
-class IrisClassifier:
-    """Predicts the iris species from four measurements in centimetres."""
+class Classifier:
+    """A scikit-learn classifier trained from a notebook: predictions, its model card, and a web UI at /ui."""
 
     model = model_ref
 
@@ -146,16 +162,19 @@ class IrisClassifier:
         """Write what the prediction log still holds before the worker exits."""
         monitor.close()
 
-    @bentoml.api(route="/prediction")
-    def prediction(self, features: Features, /) -> PredictionResult:  # type: ignore[valid-type]
-        """Predict the species of one flower."""
-        (result,) = predict_and_record("api", _as_rows([features]), time.perf_counter())
+    # The features are the API's keyword arguments: one JSON object of them, and in Python
+    # `bentoml.SyncHTTPClient(url).prediction(tenure=12, contract="two_year", ...)`.
+    @bentoml.api(route="/prediction", input_spec=Features)
+    def prediction(self, **fields: Any) -> PredictionResult:
+        """Predict the class of one row of features."""
+        (result,) = predict_and_record("api", fields_to_table(card.features, fields), time.perf_counter())
         return to_result(result)
 
     @bentoml.api(route="/predict_batch")
     def predict_batch(self, rows: FeatureRows, /) -> list[PredictionResult]:
-        """Predict many flowers at once; answers come in the order of the rows."""
-        return [to_result(p) for p in predict_and_record("batch", _as_rows(rows), time.perf_counter())]
+        """Predict many rows at once; answers come in the order of the rows."""
+        table = rows_to_table(card.features, rows)
+        return [to_result(p) for p in predict_and_record("batch", table, time.perf_counter())]
 
     @web.get("/model", response_model=ModelInfo, summary="The model this service runs", tags=["Model"])
     def model_info(self) -> ModelInfo:
@@ -177,15 +196,13 @@ class IrisClassifier:
         )
 
 
-def _as_rows(rows: list) -> list[list[float]]:
-    """Validated feature models as rows in the card's feature order."""
-    return [list(row.__dict__.values()) for row in rows]
-
-
 # The hot path: the same input models BentoML built for the two APIs, the same predictor, the same JSON.
-_single_input = IrisClassifier.apis["prediction"].input_spec
-_batch_input = IrisClassifier.apis["predict_batch"].input_spec
+_single_input = Classifier.apis["prediction"].input_spec
+_batch_input = Classifier.apis["predict_batch"].input_spec
 refuse_invalid_json(_batch_input)
+for _input in (_single_input, _batch_input):
+    # Requests refused for a category value training never saw are counted per feature, on either path.
+    report_refusals(_input, lambda error: monitor.count_unseen(unseen_categories(error, card)))
 
 
 def _predict_json(body: bytes) -> tuple[int, bytes]:
@@ -195,7 +212,7 @@ def _predict_json(body: bytes) -> tuple[int, bytes]:
         features = _single_input.model_validate_json(body or b"{}")
     except ValidationError as error:
         return 400, json.dumps(validation_error_body(error)).encode()
-    (prediction,) = predict_and_record("api", _as_rows([features]), started)
+    (prediction,) = predict_and_record("api", rows_to_table(card.features, [features]), started)
     return 200, to_json(result_fields(prediction))
 
 
@@ -207,7 +224,8 @@ def _predict_batch_json(body: bytes) -> tuple[int, bytes]:
     except ValidationError as error:
         return 400, json.dumps(validation_error_body(error)).encode()
     # Plain dicts straight to JSON: building 1,000 PredictionResult models took longer than predicting.
-    return 200, to_json([result_fields(p) for p in predict_and_record("batch", _as_rows(rows), started)])
+    table = rows_to_table(card.features, rows)
+    return 200, to_json([result_fields(p) for p in predict_and_record("batch", table, started)])
 
 
 # Our middlewares, outermost first (BentoML's metrics, tracing and access log wrap them all).
@@ -215,24 +233,24 @@ PREDICTION_PATHS = ("/prediction", "/predict_batch")
 # With an API key set, every way to a prediction or to the training data needs it; health, metrics and docs stay open.
 MODEL_PATHS = ("/model", "/model/notebook")
 # Outermost: requests are counted in flight, and told to close their connection while the worker drains.
-IrisClassifier.add_asgi_middleware(DrainingConnections, stop=graceful_stop)
+Classifier.add_asgi_middleware(DrainingConnections, stop=graceful_stop)
 # CORS next, so every answer (the fast path's, a 401, a 413) carries its headers. BentoML's own http.cors
 # option sits inside these middlewares and would miss the fast path's answers.
 cors = settings.cors()
 if cors is not None:
-    IrisClassifier.add_asgi_middleware(CORSMiddleware, **cors)
+    Classifier.add_asgi_middleware(CORSMiddleware, **cors)
 # Every answer, refusals included, carries a request id, and errors are counted by kind.
-IrisClassifier.add_asgi_middleware(RequestTelemetry, monitor=monitor, paths=PREDICTION_PATHS)
-IrisClassifier.add_asgi_middleware(
+Classifier.add_asgi_middleware(RequestTelemetry, monitor=monitor, paths=PREDICTION_PATHS)
+Classifier.add_asgi_middleware(
     CorrectedOpenAPI,
     build=lambda: corrected(
-        IrisClassifier.openapi_spec.asdict(),
+        Classifier.openapi_spec.asdict(),
         PREDICTION_PATHS,
         (*PREDICTION_PATHS, *MODEL_PATHS) if settings.api_key else (),
     ),
 )
 if settings.api_key:
-    IrisClassifier.add_asgi_middleware(
+    Classifier.add_asgi_middleware(
         ApiKeyGuard,
         api_key=settings.api_key,
         paths=(*PREDICTION_PATHS, *MODEL_PATHS),
@@ -241,11 +259,11 @@ if settings.api_key:
         public_root=settings.root_path,
     )
 # Nothing parses a body that is not JSON or is over the limit.
-IrisClassifier.add_asgi_middleware(RequestGuard, paths=PREDICTION_PATHS, max_body_bytes=settings.max_body_bytes)
+Classifier.add_asgi_middleware(RequestGuard, paths=PREDICTION_PATHS, max_body_bytes=settings.max_body_bytes)
 if settings.fast_path:
-    IrisClassifier.add_asgi_middleware(
+    Classifier.add_asgi_middleware(
         FastJSONRoutes,
         handlers={"/prediction": _predict_json, "/predict_batch": _predict_batch_json},
-        server_name=f"BentoML Service/{IrisClassifier.name}",
+        server_name=f"BentoML Service/{Classifier.name}",
         in_thread=predictor.runtime.name != "onnx",
     )

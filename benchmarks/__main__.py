@@ -1,7 +1,8 @@
-"""Benchmark the served bento against the Flask + pickle baseline and a bare-starlette floor, in one run.
+"""Benchmark the served bentos against the Flask + pickle baseline and a bare-starlette floor, in one run.
 
-Usage: python -m benchmarks [--duration SECONDS] [--concurrency 1 32 64]
-Needs hey (Debian package `hey`). Trains and builds into a temporary BENTOML_HOME of its own.
+Usage: python -m benchmarks [--model iris churn] [--duration SECONDS] [--concurrency 1 32 64] [--rounds N]
+Needs hey (Debian package `hey`). Trains each example notebook and builds its bento into a temporary
+BENTOML_HOME of its own; every server of a model gets the same JSON body: the model card's first example row.
 """
 
 from __future__ import annotations
@@ -17,14 +18,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.load import LoadResult, run_load
-from benchmarks.prepare import prepare
+from benchmarks.prepare import ROOT as PROJECT
+from benchmarks.prepare import Prepared, prepare
 from benchmarks.servers import Started, start_server, worker_rss_mb
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 BIN = Path(PYTHON).parent
-SETOSA = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
 BATCH_ROWS = 1000
+# The examples benchmarked; iris gets every serving variant, the others the defaults.
+MODELS = {"iris": PROJECT / "notebooks" / "iris.ipynb", "churn": PROJECT / "notebooks" / "churn.ipynb"}
 ACCESS_LOG_OFF = "api_server.logging.access.enabled=false"
 
 logger = logging.getLogger("benchmarks")
@@ -50,15 +53,43 @@ def measure(server: Started, concurrencies: list[int], duration: int, body: Path
 def bench_server(
     name: str, command: list[str], env: dict[str, str], args: argparse.Namespace, files: Path
 ) -> ServerReport:
-    """Start one server, measure it, stop it."""
+    """Start one server, measure it, stop it; `files` holds the model's one.json and batch.json bodies."""
     logger.info("Measuring %s", name)
-    with start_server(command, env, files / f"{name}.log") as server:
+    with start_server(
+        command, env, files / f"{name}.log", probe=json.loads((files / "one.json").read_text())
+    ) as server:
         loads = measure(server, args.concurrency, args.duration, files / "one.json")
         report = ServerReport(name, loads, server.seconds_to_ready, worker_rss_mb(server.process))
         if name.startswith("project"):
             batch = run_load(f"{server.url}/predict_batch", files / "batch.json", connections=2, duration=args.duration)
             report.batch_rows_per_s = batch.requests_per_s * BATCH_ROWS if batch.errors == 0 else 0.0
     return report
+
+
+def servers_for(model: str, prepared: Prepared, env: dict[str, str]) -> list[tuple[str, list[str], dict[str, str]]]:
+    """The baseline, the bento's rows and the floor for one model, in table order."""
+    bentoml_serve = [str(BIN / "bentoml"), "serve", prepared.bento_tag, "--host", "127.0.0.1", "--port", "{port}"]
+    variants = [("project: bento, defaults (prediction log on)", bentoml_serve, env)]
+    if model == "iris":
+        variants += [
+            ("project: bento, SERVING_PREDICTION_LOG=off", bentoml_serve, {**env, "SERVING_PREDICTION_LOG": "off"}),
+            ("project: bento, SERVING_WORKERS=2 (API only, UI off)", bentoml_serve, {**env, "SERVING_WORKERS": "2"}),
+            ("project: bento, SERVING_FAST_PATH=false", bentoml_serve, {**env, "SERVING_FAST_PATH": "false"}),
+            ("project: bento, access log off", bentoml_serve, {**env, "BENTOML_CONFIG_OPTIONS": ACCESS_LOG_OFF}),
+        ]
+    return [
+        (
+            "baseline: Flask + gunicorn (2 workers), pickle",
+            [str(BIN / "gunicorn"), "-w", "2", "-b", "127.0.0.1:{port}", "benchmarks.baseline_flask:app"],
+            {**env, "MODEL_PATH": str(prepared.model_file)},
+        ),
+        *variants,
+        (
+            "floor: bare starlette + uvicorn (1 worker)",
+            [str(BIN / "uvicorn"), "benchmarks.floor_starlette:app", "--port", "{port}", "--log-level", "warning"],
+            env,
+        ),
+    ]
 
 
 def median_report(measured: list[ServerReport]) -> ServerReport:
@@ -130,46 +161,35 @@ def main() -> None:
         default=1,
         help="measure every server this many times, interleaved, and report medians (the machine is noisy)",
     )
+    parser.add_argument("--model", nargs="+", choices=list(MODELS), default=list(MODELS), help="examples to measure")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
-    with tempfile.TemporaryDirectory(prefix="iris-bench-") as tmp:
-        files = Path(tmp)
-        (files / "one.json").write_text(json.dumps(SETOSA))
-        (files / "batch.json").write_text(json.dumps([SETOSA] * BATCH_ROWS))
-        home = files / "bentoml"
-        bento_tag, model_file = prepare(home)
-        env = {**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"}
-        bentoml_serve = [str(BIN / "bentoml"), "serve", bento_tag, "--host", "127.0.0.1", "--port", "{port}"]
-        servers = [
-            (
-                "baseline: Flask + gunicorn (2 workers), pickle",
-                [str(BIN / "gunicorn"), "-w", "2", "-b", "127.0.0.1:{port}", "benchmarks.baseline_flask:app"],
-                {**env, "MODEL_PATH": str(model_file)},
-            ),
-            ("project: bento, defaults (prediction log on)", bentoml_serve, env),
-            ("project: bento, IRIS_PREDICTION_LOG=off", bentoml_serve, {**env, "IRIS_PREDICTION_LOG": "off"}),
-            ("project: bento, IRIS_WORKERS=2 (API only, UI off)", bentoml_serve, {**env, "IRIS_WORKERS": "2"}),
-            ("project: bento, IRIS_FAST_PATH=false", bentoml_serve, {**env, "IRIS_FAST_PATH": "false"}),
-            ("project: bento, access log off", bentoml_serve, {**env, "BENTOML_CONFIG_OPTIONS": ACCESS_LOG_OFF}),
-            (
-                "floor: bare starlette + uvicorn (1 worker)",
-                [str(BIN / "uvicorn"), "benchmarks.floor_starlette:app", "--port", "{port}", "--log-level", "warning"],
-                env,
-            ),
-        ]
-        if args.only:
-            servers = [s for s in servers if not s[0].startswith("project") or any(t in s[0] for t in args.only)]
-        rounds = [
-            [bench_server(name, command, server_env, args, files) for name, command, server_env in servers]
-            for _ in range(args.rounds)
-        ]
-    reports = [median_report(list(measured)) for measured in zip(*rounds, strict=True)]
-    if args.rounds > 1:
-        sys.stdout.write(f"Medians of {args.rounds} interleaved rounds.\n\n")
-    print_table(reports, args.concurrency)
+    figures = {}
+    with tempfile.TemporaryDirectory(prefix="model-bench-") as tmp:
+        for model in args.model:
+            files = Path(tmp) / model
+            home = files / "bentoml"
+            files.mkdir(parents=True)
+            prepared = prepare(home, MODELS[model])
+            (files / "one.json").write_text(json.dumps(prepared.example))
+            (files / "batch.json").write_text(json.dumps([prepared.example] * BATCH_ROWS))
+            env = {**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"}
+            servers = servers_for(model, prepared, env)
+            if args.only:
+                servers = [s for s in servers if not s[0].startswith("project") or any(t in s[0] for t in args.only)]
+            rounds = [
+                [bench_server(name, command, server_env, args, files) for name, command, server_env in servers]
+                for _ in range(args.rounds)
+            ]
+            reports = [median_report(list(measured)) for measured in zip(*rounds, strict=True)]
+            sys.stdout.write(f"\n### {model} ({prepared.model_tag}), body {json.dumps(prepared.example)}\n\n")
+            if args.rounds > 1:
+                sys.stdout.write(f"Medians of {args.rounds} interleaved rounds.\n\n")
+            print_table(reports, args.concurrency)
+            figures[model] = [r.__dict__ for r in reports]
     if args.json:
-        args.json.write_text(json.dumps([r.__dict__ for r in reports], default=lambda o: o.__dict__, indent=2))
+        args.json.write_text(json.dumps(figures, default=lambda o: o.__dict__, indent=2))
 
 
 if __name__ == "__main__":

@@ -1,25 +1,42 @@
-"""Train from the notebook and build the bento into a BENTOML_HOME of the caller's, as a user would."""
+"""Train a notebook and build its bento into a BENTOML_HOME of the caller's, as a user would."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 BIN = Path(PYTHON).parent
 
 
-def prepare(home: Path) -> tuple[str, Path]:
-    """Train from the notebook and build the bento; return the bento tag and the model's joblib file."""
+@dataclass(frozen=True)
+class Prepared:
+    """A trained model and its bento: what the benchmark serves and what it sends."""
+
+    bento_tag: str
+    model_tag: str
+    model_file: Path  # the pickle the Flask baseline loads
+    example: dict[str, Any]  # the card's first example row, without its label
+
+
+def prepare(home: Path, notebook: Path = ROOT / "notebooks" / "iris.ipynb") -> Prepared:
+    """Train the notebook and build a bento of its model."""
     env = {**os.environ, "BENTOML_HOME": str(home)}
-    model_tag = _run([PYTHON, "-m", "train", "--output-dir", str(home / "build")], env).strip().splitlines()[-1]
-    build = _run([str(BIN / "bentoml"), "build", "--output", "tag"], env)
+    train = [PYTHON, "-m", "train", "--notebook", str(notebook), "--output-dir", str(home / "build")]
+    model_tag = _run(train, env).strip().splitlines()[-1]
+    build = _run([str(BIN / "bentoml"), "build", "--output", "tag"], {**env, "MODEL_TAG": model_tag})
     bento_tag = build.strip().splitlines()[-1].removeprefix("__tag__:")
     name, version = model_tag.split(":")
-    return bento_tag, home / "models" / name / version / "model.joblib"
+    model_dir = home / "models" / name / version
+    card = json.loads((model_dir / "card.json").read_text())
+    example = {k: v for k, v in card["examples"][0].items() if k != "label"}
+    return Prepared(bento_tag, model_tag, model_dir / "model.joblib", example)
 
 
 def _run(command: list[str], env: dict[str, str]) -> str:

@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
-    with tempfile.TemporaryDirectory(prefix="iris-reliability-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="model-reliability-") as tmp:
         files = Path(tmp)
         body = files / "one.json"
         body.write_text(json.dumps(PROBE))
@@ -202,13 +202,13 @@ def main(argv: list[str] | None = None) -> int:
         bento = args.bento
         if bento is None:
             env["BENTOML_HOME"] = str(files / "bentoml")
-            bento, _ = prepare(files / "bentoml")
+            bento = prepare(files / "bentoml").bento_tag
         command = [str(BIN / "bentoml"), "serve", bento, "--host", "127.0.0.1", "--port", "{port}"]
         with start_server(command, env, files / "serve.log") as server:
             soaked = soak(server, body, args.concurrency, args.duration, args.warmup)
             killed = kill_worker(server, body, concurrency=16, duration=20, kill_after=5)
         log_dir = files / "prediction-log"
-        with start_server(command, {**env, "IRIS_PREDICTION_LOG": str(log_dir)}, files / "serve-stop.log") as server:
+        with start_server(command, {**env, "SERVING_PREDICTION_LOG": str(log_dir)}, files / "serve-stop.log") as server:
             stopped = stop_under_load(server, PROBE, log_dir)
     sys.stdout.write(report(soaked, killed, stopped) + "\n")
     if args.json:

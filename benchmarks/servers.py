@@ -36,8 +36,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def start_server(command: list[str], env: dict[str, str], log: Path, timeout: float = 120) -> Iterator[Started]:
-    """Run `command` ({port} filled in) until the block ends; ready means POST /prediction answers 200."""
+def start_server(
+    command: list[str], env: dict[str, str], log: Path, timeout: float = 120, probe: dict | None = None
+) -> Iterator[Started]:
+    """Run `command` ({port} filled in) until the block ends; ready means POST /prediction of `probe` answers 200."""
+    probe = PROBE if probe is None else probe
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     started = time.monotonic()
@@ -55,7 +58,7 @@ def start_server(command: list[str], env: dict[str, str], log: Path, timeout: fl
                 if process.poll() is not None or time.monotonic() - started > timeout:
                     raise RuntimeError(f"{command[0]} did not get ready:\n{log.read_text()[-2000:]}")
                 try:
-                    if httpx.post(f"{url}/prediction", json=PROBE, timeout=1).status_code == 200:
+                    if httpx.post(f"{url}/prediction", json=probe, timeout=1).status_code == 200:
                         break
                 except httpx.TransportError:
                     time.sleep(0.05)

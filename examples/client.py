@@ -1,6 +1,8 @@
-"""Call a running iris service with BentoML's Python client: one flower, then a batch.
+"""Call a running model service with BentoML's Python client: its own example row, then a batch of two.
 
 Usage: python examples/client.py [URL]   (default http://localhost:3000)
+Works for any model the project serves: the example rows come from the model's card (GET /model). With an
+API key set, pass it as the token: bentoml.SyncHTTPClient(url, token=key).
 """
 
 from __future__ import annotations
@@ -9,17 +11,18 @@ import json
 import sys
 
 import bentoml
-
-SETOSA = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
-VIRGINICA = {"sepal_length": 6.7, "sepal_width": 3.0, "petal_length": 5.2, "petal_width": 2.3}
+import httpx
 
 
 def main(url: str) -> None:
-    """Print one prediction and a batch of two."""
+    """Print the model's title, one prediction (features as keyword arguments) and a batch's classes."""
+    card = httpx.get(f"{url}/model").raise_for_status().json()["card"]
+    rows = [{k: v for k, v in example.items() if k != "label"} for example in card["examples"]]
     with bentoml.SyncHTTPClient(url) as client:
-        single = client.prediction(SETOSA)
-        batch = client.predict_batch([SETOSA, VIRGINICA])
-    print(json.dumps(single, indent=2))  # noqa: T201 - this script's output is its purpose
+        single = client.prediction(**rows[0])
+        batch = client.predict_batch(rows[:2])
+    print(card["title"])  # noqa: T201 - this script's output is its purpose
+    print(json.dumps({"features": rows[0], "answer": single}, indent=2))  # noqa: T201
     print(json.dumps([row["class"] for row in batch]))  # noqa: T201
 
 

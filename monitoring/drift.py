@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from modelcard.card import FeatureKind, FeatureSpec, ModelCard, read_card
 from monitoring.predlog import read_records
 from monitoring.report import DriftResult, table, write_report
-from monitoring.stats import class_mix_drift, feature_drift
-from serving.card import ModelCard
+from monitoring.stats import BLANK, FeatureDrift, category_drift, class_mix_drift, numeric_drift
 from serving.settings import default_prediction_log
 
 logger = logging.getLogger("monitoring.drift")
@@ -57,12 +57,54 @@ def load_card(tag: str) -> ModelCard:
     import bentoml
 
     try:
-        return ModelCard.from_metadata(bentoml.models.get(tag).info.metadata)
+        return read_card(Path(bentoml.models.get(tag).path))
     except bentoml.exceptions.NotFound:
         raise CannotCheck(f"model {tag} is not in the BentoML store (BENTOML_HOME); pass --model") from None
+    except ValueError as error:
+        raise CannotCheck(f"model {tag} cannot be read: {error}") from None
 
 
 Columns = dict[str, np.ndarray]
+NUMERIC = (FeatureKind.NUMBER, FeatureKind.INTEGER)
+
+
+def reference_counts(spec: FeatureSpec, card: ModelCard) -> dict[str, int]:
+    """Counts of a category or boolean feature's values in the card's training reference, blanks as a value.
+
+    The same rows the numeric features are compared with, so both kinds test against one sample; every value
+    seen in training is listed, even one the sample happens to miss.
+    """
+    counts = dict.fromkeys(["true", "false"] if spec.kind is FeatureKind.BOOLEAN else list(spec.categories or {}), 0)
+    for row in card.reference:
+        value = as_category(spec, row.get(spec.name))
+        counts[value] = counts.get(value, 0) + 1
+    return counts
+
+
+def as_category(spec: FeatureSpec, value: Any) -> str:
+    """A logged value as the category it counts under."""
+    if value is None:
+        return BLANK
+    if spec.kind is FeatureKind.BOOLEAN:
+        return "true" if value else "false"
+    return str(value)
+
+
+def _numbers(values: list[Any]) -> np.ndarray:
+    return np.array([np.nan if v is None else v for v in values], dtype=float)
+
+
+def feature_drift(
+    spec: FeatureSpec, card: ModelCard, live: list[Any], psi_threshold: float, alpha: float
+) -> tuple[FeatureDrift, np.ndarray | None, np.ndarray | None]:
+    """One feature's drift by its kind, with the numeric values behind it for the report's histogram."""
+    if spec.kind in NUMERIC:
+        reference_values = _numbers([row.get(spec.name) for row in card.reference])
+        live_values = _numbers(live)
+        drift = numeric_drift(spec.name, reference_values, live_values, psi_threshold, alpha)
+        return drift, reference_values, live_values
+    categories = [as_category(spec, value) for value in live]
+    return category_drift(spec.name, reference_counts(spec, card), categories, psi_threshold, alpha), None, None
 
 
 def check(
@@ -71,16 +113,24 @@ def check(
     """Compare the records' features and predicted classes with the card's training reference."""
     if not card.reference:
         raise CannotCheck(f"model {model} keeps no training reference in its card; train it again")
-    names = card.feature_names
-    reference = {n: np.array([row[n] for row in card.reference], dtype=float) for n in names}
-    live = {n: np.array([r["features"][n] for r in records], dtype=float) for n in names}
+    drifts, reference, live = [], {}, {}
+    # Bonferroni: each feature's test at alpha / features, so the whole check raises a false alarm at most
+    # `alpha` of the time however many features the model has (15 tests at 0.01 each would be ~14 %).
+    per_feature_alpha = args.alpha / len(card.features)
+    for spec in card.features:
+        drift, reference_values, live_values = feature_drift(
+            spec, card, [r["features"].get(spec.name) for r in records], args.psi_threshold, per_feature_alpha
+        )
+        drifts.append(drift)
+        if reference_values is not None and live_values is not None:
+            reference[spec.name], live[spec.name] = reference_values, live_values
     result = DriftResult(
         model=model,
         window_start=args.start.isoformat(timespec="seconds"),
         window_end=args.end.isoformat(timespec="seconds"),
         live_rows=len(records),
         reference_rows=len(card.reference),
-        features=[feature_drift(n, reference[n], live[n], args.psi_threshold, args.alpha) for n in names],
+        features=drifts,
         classes=class_mix_drift(
             [row["label"] for row in card.reference],
             [r["class"] for r in records],
@@ -128,7 +178,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--source", nargs="+", choices=["api", "batch", "ui"], help="only these sources")
     parser.add_argument("--report", type=Path, default=Path("drift-report"), help="report folder ('' for none)")
     parser.add_argument("--psi-threshold", type=float, default=0.2, help="PSI at which a feature drifts (0.2)")
-    parser.add_argument("--alpha", type=float, default=0.01, help="KS p-value below which a feature drifts (0.01)")
+    parser.add_argument(
+        "--alpha",
+        type=float,
+        default=0.01,
+        help="false-alarm rate of the whole check (0.01); each feature's test uses alpha / features",
+    )
     parser.add_argument("--min-rows", type=int, default=100, help="fewest live rows worth checking (100)")
     args = parser.parse_args(argv)
     args.end = args.end or datetime.now(UTC)

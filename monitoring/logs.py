@@ -1,4 +1,4 @@
-"""JSON log lines for the service (IRIS_LOG_FORMAT=json), each with the request id the prediction log carries."""
+"""JSON log lines for the service (SERVING_LOG_FORMAT=json), each with the request id the prediction log carries."""
 
 from __future__ import annotations
 

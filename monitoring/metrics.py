@@ -1,5 +1,15 @@
 """Prometheus metrics about the model's predictions, served on /metrics beside BentoML's request metrics.
 
+Every feature is watched the way its kind allows, with bounded labels:
+- numbers and integers: `classifier_input_value` (sum and count, for means in the feature's own units),
+  `classifier_input_decile` (which training decile each value fell in: -1 below the training minimum,
+  0 to 9, 10 above the maximum; with no drift each decile holds about a tenth), and
+  `classifier_input_outside_training_range_total`;
+- categories and booleans: `classifier_input_category_total{feature, value}`, one series per training value
+  (the most frequent 30 at most, the rest counted as "(other)");
+- every feature: `classifier_input_missing_total` for blanks, and for categories
+  `classifier_input_unseen_category_total`, the requests refused for a value training never saw.
+
 prometheus_client is imported when the metrics are created, never at module import: BentoML sets
 PROMETHEUS_MULTIPROC_DIR in each worker after importing the service, and a client imported earlier
 would write to a registry that /metrics never reads.
@@ -7,6 +17,7 @@ would write to a registry that /metrics never reads.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import Counter as Tally
 from collections.abc import Sequence
@@ -14,12 +25,18 @@ from typing import Any
 
 import numpy as np
 
-from serving.card import ModelCard
+from modelcard.card import FeatureKind, FeatureSpec, ModelCard
+from modelcard.table import FeatureTable
 from serving.predictor import Prediction
 
+PREFIX = "classifier"
 SOURCES = ("api", "batch", "ui")
-# The winning probability: with three classes it is never below 1/3, and alerts care about the low end.
+# The winning probability: with two classes it is never below 1/2, and alerts care about the low end.
 CONFIDENCE_BUCKETS = (0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
+# Decile positions -1 (below the training minimum) to 10 (above its maximum), one bucket each.
+DECILE_BUCKETS = tuple(i + 0.5 for i in range(-1, 11))
+MAX_CATEGORY_SERIES = 30
+OTHER, MISSING = "(other)", "(missing)"
 ERROR_KINDS = {
     400: "validation",
     401: "unauthorized",
@@ -38,14 +55,6 @@ def error_kind(status: int) -> str | None:
     return None
 
 
-def feature_buckets(card: ModelCard, count: int = 24) -> list[float]:
-    """Histogram edges shared by every feature: zero to a quarter past the largest training value."""
-    low = min(0.0, min(s.min for s in card.feature_stats.values()))
-    high = max(s.max for s in card.feature_stats.values()) * 1.25
-    step = (high - low) / count
-    return [round(low + step * i, 3) for i in range(1, count + 1)]
-
-
 def observe_many(histogram: Any, values: np.ndarray) -> None:
     """Histogram.observe for every value, in one pass: a bucket's counter is bumped once, not once per value.
 
@@ -62,6 +71,128 @@ def observe_many(histogram: Any, values: np.ndarray) -> None:
     histogram._sum.inc(float(values.sum()))
 
 
+class _Families:
+    """The metric families shared by every feature's watcher."""
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        import prometheus_client as prom
+
+        self.value = prom.Summary(
+            f"{PREFIX}_input_value", "Input values of numeric features, in their units", ["feature"], **options
+        )
+        self.decile = prom.Histogram(
+            f"{PREFIX}_input_decile",
+            "Training decile of each numeric input: -1 below the training minimum, 0-9, 10 above its maximum",
+            ["feature"],
+            buckets=DECILE_BUCKETS,
+            **options,
+        )
+        self.outside = prom.Counter(
+            f"{PREFIX}_input_outside_training_range",
+            "Numeric inputs outside the [min, max] the feature had in the training data",
+            ["feature"],
+            **options,
+        )
+        self.category = prom.Counter(
+            f"{PREFIX}_input_category",
+            "Category and boolean inputs by value (the 30 most frequent training values; others as '(other)')",
+            ["feature", "value"],
+            **options,
+        )
+        self.missing = prom.Counter(
+            f"{PREFIX}_input_missing", "Blank (null or left out) inputs", ["feature"], **options
+        )
+        self.unseen = prom.Counter(
+            f"{PREFIX}_input_unseen_category",
+            "Requests refused because a category feature had a value training never saw",
+            ["feature"],
+            **options,
+        )
+
+
+class NumericWatcher:
+    """A number or integer feature: its values' sum and count, training decile, range and blanks."""
+
+    def __init__(self, spec: FeatureSpec, families: _Families) -> None:
+        assert spec.stats is not None
+        self.name = spec.name
+        self.inner_deciles = np.asarray(spec.stats.quantiles[1:-1])
+        self._inner_list = spec.stats.quantiles[1:-1]
+        self.low, self.high = spec.stats.min, spec.stats.max
+        self._value = families.value.labels(spec.name)
+        self._decile = families.decile.labels(spec.name)
+        self._outside = families.outside.labels(spec.name)
+        self._missing = families.missing.labels(spec.name)
+
+    def decile(self, value: float) -> int:
+        """-1 below the training minimum, 10 above the maximum, else the training decile 0 to 9."""
+        if value < self.low:
+            return -1
+        if value > self.high:
+            return 10
+        return bisect.bisect_right(self._inner_list, value)  # one value: no numpy call, it costs more
+
+    def observe_one(self, value: float) -> None:
+        """One row's value (NaN for a blank)."""
+        if math.isnan(value):
+            self._missing.inc()
+            return
+        self._value.observe(value)
+        position = self.decile(value)
+        self._decile.observe(position)
+        if position in (-1, 10):
+            self._outside.inc()
+
+    def observe_many(self, column: np.ndarray) -> None:
+        """A whole column at once."""
+        blank = np.isnan(column)
+        if blank.any():
+            self._missing.inc(int(blank.sum()))
+        values = column[~blank]
+        if values.size == 0:
+            return
+        self._value._sum.inc(float(values.sum()))
+        self._value._count.inc(int(values.size))
+        positions = np.searchsorted(self.inner_deciles, values, side="right")
+        positions[values < self.low], positions[values > self.high] = -1, 10
+        observe_many(self._decile, positions.astype(float))
+        outside = int(((values < self.low) | (values > self.high)).sum())
+        if outside:
+            self._outside.inc(outside)
+
+
+class CategoryWatcher:
+    """A category or boolean feature: a count per value, bounded; blanks."""
+
+    def __init__(self, spec: FeatureSpec, families: _Families) -> None:
+        self.name = spec.name
+        if spec.kind is FeatureKind.BOOLEAN:
+            values: list[Any] = [1.0, 0.0]
+            labels = ["true", "false"]
+        else:
+            values = list(spec.categories or {})[:MAX_CATEGORY_SERIES]
+            labels = values
+        self._series = {v: families.category.labels(spec.name, label) for v, label in zip(values, labels, strict=True)}
+        self._other = families.category.labels(spec.name, OTHER)
+        self._missing = families.missing.labels(spec.name)
+        self._boolean = spec.kind is FeatureKind.BOOLEAN
+
+    def observe_one(self, value: Any) -> None:
+        """One row's value (None or NaN for a blank)."""
+        if value is None or (self._boolean and math.isnan(value)):
+            self._missing.inc()
+            return
+        self._series.get(value, self._other).inc()
+
+    def observe_many(self, column: np.ndarray) -> None:
+        """A whole column at once."""
+        for value, count in Tally(column.tolist()).items():
+            if value is None or (self._boolean and math.isnan(value)):
+                self._missing.inc(count)
+            else:
+                self._series.get(value, self._other).inc(count)
+
+
 class PredictionMetrics:
     """The model's own metrics: what it predicts, how sure it is, what it is fed, and what it refuses."""
 
@@ -69,89 +200,75 @@ class PredictionMetrics:
         import prometheus_client as prom
 
         options: dict[str, Any] = {} if registry is None else {"registry": registry}
-        self.feature_names = card.feature_names
+        families = _Families(options)
         predictions = prom.Counter(
-            "iris_predictions",
+            f"{PREFIX}_predictions",
             "Predictions made, by predicted class and where the request came from (api, batch, ui)",
             ["class", "source"],
             **options,
         )
         confidence = prom.Histogram(
-            "iris_prediction_confidence",
+            f"{PREFIX}_prediction_confidence",
             "Probability of the predicted class",
             ["source"],
             buckets=CONFIDENCE_BUCKETS,
             **options,
         )
-        features = prom.Histogram(
-            "iris_input_feature",
-            "Input feature values, in the model's units",
-            ["feature"],
-            buckets=feature_buckets(card),
-            **options,
-        )
-        outside = prom.Counter(
-            "iris_input_outside_training_range",
-            "Input values outside the [min, max] the feature had in the training data",
-            ["feature"],
-            **options,
-        )
         self.errors = prom.Counter(
-            "iris_prediction_errors",
+            f"{PREFIX}_prediction_errors",
             "Prediction requests refused or failed, by kind (validation, too_large, ..., internal)",
             ["kind", "endpoint"],
             **options,
         )
         self.log_dropped = prom.Counter(
-            "iris_prediction_log_dropped",
+            f"{PREFIX}_prediction_log_dropped",
             "Prediction-log rows dropped: the writer fell behind, or the folder was full or not writable",
             **options,
         )
         info = prom.Gauge(
-            "iris_model_info",
+            f"{PREFIX}_model_info",
             "The model being served (always 1)",
             ["model", "runtime", "accuracy"],
             multiprocess_mode="max",
             **options,
         )
         info.labels(model_tag, runtime, f"{card.metrics.accuracy:.4f}").set(1)
+        self._unseen = families.unseen
         # Children resolved once: .labels() costs more than the increment itself on the hot path.
         self._predictions = {(c, s): predictions.labels(c, s) for c in card.class_names for s in SOURCES}
         self._confidence = {s: confidence.labels(s) for s in SOURCES}
-        self._features = [features.labels(n) for n in self.feature_names]
-        self._outside = [outside.labels(n) for n in self.feature_names]
-        self._low = np.array([card.feature_stats[n].min for n in self.feature_names])
-        self._high = np.array([card.feature_stats[n].max for n in self.feature_names])
-        self._bounds = list(zip(self._low.tolist(), self._high.tolist(), strict=True))
+        self._watchers = [
+            NumericWatcher(spec, families)
+            if spec.kind in (FeatureKind.NUMBER, FeatureKind.INTEGER)
+            else CategoryWatcher(spec, families)
+            for spec in card.features
+        ]
         # Every series exists from the start, so rate() and absent() work before the first request.
         for endpoint in ("/prediction", "/predict_batch"):
             for kind in (*sorted(set(ERROR_KINDS.values())), "client", "internal"):
                 self.errors.labels(kind, endpoint)
+        for spec in card.features:
+            if spec.kind is FeatureKind.CATEGORY:
+                self._unseen.labels(spec.name)
 
-    def observe(self, source: str, rows: Sequence[Sequence[float]], predictions: Sequence[Prediction]) -> None:
+    def observe(self, source: str, table: FeatureTable, predictions: Sequence[Prediction]) -> None:
         """Count a request's predictions and record its inputs."""
         if len(predictions) == 1:
-            self._observe_one(source, rows[0], predictions[0])
+            prediction = predictions[0]
+            self._predictions[prediction.class_name, source].inc()
+            self._confidence[source].observe(prediction.probability)
+            for watcher in self._watchers:
+                watcher.observe_one(table.columns[watcher.name][0])
             return
         for class_name, count in Tally(p.class_name for p in predictions).items():
             self._predictions[class_name, source].inc(count)
         observe_many(self._confidence[source], np.fromiter((p.probability for p in predictions), float))
-        table = np.asarray(rows, dtype=float)
-        for column, histogram in enumerate(self._features):
-            observe_many(histogram, table[:, column])
-        for column, count in enumerate(((table < self._low) | (table > self._high)).sum(axis=0).tolist()):
-            if count:
-                self._outside[column].inc(count)
+        for watcher in self._watchers:
+            watcher.observe_many(table.columns[watcher.name])
 
-    def _observe_one(self, source: str, row: Sequence[float], prediction: Prediction) -> None:
-        """observe() for a single row, without numpy: this runs on every /prediction call."""
-        self._predictions[prediction.class_name, source].inc()
-        self._confidence[source].observe(prediction.probability)
-        parts = zip(row, self._features, self._outside, self._bounds, strict=True)
-        for value, histogram, outside, (low, high) in parts:
-            histogram.observe(value)
-            if value < low or value > high or math.isnan(value):
-                outside.inc()
+    def count_unseen(self, feature: str) -> None:
+        """Count a request refused for a category value training never saw."""
+        self._unseen.labels(feature).inc()
 
     def count_error(self, status: int, endpoint: str) -> None:
         """Count a refused or failed prediction request."""

@@ -6,11 +6,12 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+from modelcard.card import ModelCard
+from modelcard.table import FeatureTable
 from monitoring.context import current_request_id, new_request_id
 from monitoring.metrics import PredictionMetrics
 from monitoring.predlog import PredictionLog
 from monitoring.retention import Retention
-from serving.card import ModelCard
 from serving.predictor import Prediction
 
 logger = logging.getLogger(__name__)
@@ -44,20 +45,24 @@ class Monitor:
             self.log = PredictionLog(
                 self.log_directory,
                 self.model_tag,
-                self.card.feature_names,
+                self.card.features,
                 on_drop=self.metrics.log_dropped.inc,
                 retention=self.retention,
             )
             logger.info("Prediction log: %s", self.log_directory)
 
-    def record(
-        self, source: str, rows: Sequence[Sequence[float]], predictions: Sequence[Prediction], latency_s: float
-    ) -> None:
+    def record(self, source: str, table: FeatureTable, predictions: Sequence[Prediction], latency_s: float) -> None:
         """Report one request's predictions (source: api, batch or ui)."""
         if self.metrics is not None:
-            self.metrics.observe(source, rows, predictions)
+            self.metrics.observe(source, table, predictions)
         if self.log is not None:
-            self.log.record(current_request_id() or new_request_id(), source, rows, predictions, latency_s)
+            self.log.record(current_request_id() or new_request_id(), source, table, predictions, latency_s)
+
+    def count_unseen(self, features: Sequence[str]) -> None:
+        """Report a request refused for category values training never saw."""
+        if self.metrics is not None:
+            for feature in features:
+                self.metrics.count_unseen(feature)
 
     def close(self) -> None:
         """Write what the prediction log holds and stop its writer."""

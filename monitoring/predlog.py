@@ -29,6 +29,8 @@ from typing import Any
 
 from pydantic_core import to_json
 
+from modelcard.card import FeatureSpec
+from modelcard.table import FeatureTable
 from monitoring.retention import Retention, log_files, next_segment, to_delete
 from serving.predictor import Prediction
 
@@ -43,7 +45,7 @@ ERROR_LOG_EVERY_S = 60.0
 class _Entry:
     """One request's predictions as flat columns: the writer thread turns them into a line.
 
-    Columns (tuples of floats, lists of strings), not the request's row lists and Prediction objects: a
+    Columns (the request's FeatureTable, lists of classes and probabilities), not Prediction objects: a
     1,000-row batch then keeps a handful of objects alive until it is written instead of thousands, which
     the garbage collector would otherwise carry into its older, costlier generations.
     """
@@ -51,7 +53,7 @@ class _Entry:
     time: float
     request_id: str
     source: str
-    columns: list[tuple[float, ...]]
+    table: FeatureTable
     classes: list[str]
     probabilities: list[float]
     latency_s: float
@@ -64,7 +66,7 @@ class PredictionLog:
         self,
         directory: Path,
         model_tag: str,
-        feature_names: Sequence[str],
+        features: Sequence[FeatureSpec],
         max_pending: int = 100_000,
         on_drop: Callable[[int], None] | None = None,
         flush_every_s: float = 0.1,
@@ -73,7 +75,7 @@ class PredictionLog:
     ) -> None:
         self.directory = directory
         self.model_tag = model_tag
-        self.feature_names = list(feature_names)
+        self.features = list(features)
         self.max_pending = max_pending
         self.on_drop = on_drop
         self.dropped = 0
@@ -99,7 +101,7 @@ class PredictionLog:
         self,
         request_id: str,
         source: str,
-        rows: Sequence[Sequence[float]],
+        table: FeatureTable,
         predictions: Sequence[Prediction],
         latency_s: float,
     ) -> None:
@@ -113,7 +115,7 @@ class PredictionLog:
                 self.clock(),
                 request_id,
                 source,
-                list(zip(*rows, strict=True)),
+                table,
                 [p.class_name for p in predictions],
                 [p.probability for p in predictions],
                 latency_s,
@@ -252,7 +254,7 @@ class PredictionLog:
             "model": self.model_tag,
             "latency_ms": round(entry.latency_s * 1000, 3),
             "rows": len(entry.classes),
-            "features": dict(zip(self.feature_names, entry.columns, strict=True)),
+            "features": entry.table.json_columns(self.features),
             "class": entry.classes,
             "probability": entry.probabilities,
         }

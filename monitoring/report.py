@@ -7,6 +7,7 @@ import html
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -39,17 +40,20 @@ class DriftResult:
 
 def table(result: DriftResult) -> str:
     """A plain-text table for the terminal."""
+    width = max([16, *(len(f.feature) + 1 for f in result.features)])
     lines = [
         f"Model {result.model}: {result.live_rows} live rows from {result.window_start} to {result.window_end}, "
-        f"against {result.reference_rows} training rows (PSI threshold {result.psi_threshold}, alpha {result.alpha})",
+        f"against {result.reference_rows} training rows (PSI threshold {result.psi_threshold}, alpha {result.alpha} "
+        f"over {len(result.features)} features)",
         "",
-        f"{'feature':<16} {'PSI':>7} {'KS':>6} {'p-value':>9} {'train mean':>11} {'live mean':>10}  verdict",
+        f"{'feature':<{width}} {'PSI':>7} {'test':>11} {'stat':>8} {'p-value':>9} "
+        f"{'training':>24} {'live':>24}  verdict",
     ]
     for f in result.features:
         verdict = "DRIFT" if f.drifted else "ok"
         lines.append(
-            f"{f.feature:<16} {f.psi:>7.3f} {f.ks_statistic:>6.3f} {f.ks_pvalue:>9.2g} "
-            f"{f.reference_mean:>11.3f} {f.live_mean:>10.3f}  {verdict}"
+            f"{f.feature:<{width}} {f.psi:>7.3f} {f.test:>11} {f.statistic:>8.3f} {f.pvalue:>9.2g} "
+            f"{f.reference_summary[:24]:>24} {f.live_summary[:24]:>24}  {verdict}"
         )
     mix = result.classes
     shares = ", ".join(f"{c} {mix.reference_shares[c]:.0%}→{mix.live_shares[c]:.0%}" for c in mix.reference_shares)
@@ -70,7 +74,12 @@ def write_report(
 ) -> Path:
     """Write report.html, report.json and one PNG per feature plus classes.png; return the HTML's path."""
     directory.mkdir(parents=True, exist_ok=True)
-    images = {f.feature: _feature_plot(f, reference[f.feature], live[f.feature], directory) for f in result.features}
+    images = {
+        f.feature: _numeric_plot(f, reference[f.feature], live[f.feature], directory)
+        if f.kind == "numeric"
+        else _category_plot(f, directory)
+        for f in result.features
+    }
     images["classes"] = _class_plot(result.classes, directory)
     (directory / "report.json").write_text(json.dumps({**asdict(result), "drifted": result.drifted}, indent=2))
     page = directory / "report.html"
@@ -78,21 +87,46 @@ def write_report(
     return page
 
 
-def _feature_plot(drift: FeatureDrift, reference: np.ndarray, live: np.ndarray, directory: Path) -> Path:
-    """Training and live distributions of one feature on shared bins."""
-    bins = np.histogram_bin_edges(np.concatenate([reference, live]), bins=20).tolist()
+def _numeric_plot(drift: FeatureDrift, reference: np.ndarray, live: np.ndarray, directory: Path) -> Path:
+    """Training and live distributions of one numeric feature on shared bins (blanks left out)."""
+    reference, live = reference[~np.isnan(reference)], live[~np.isnan(live)]
     figure, axes = plt.subplots(figsize=(5, 3.2))
-    axes.hist(reference, bins=bins, density=True, alpha=0.55, label="training", color="#4c72b0")
-    axes.hist(live, bins=bins, density=True, alpha=0.55, label="live", color="#dd8452")
-    verdict = "DRIFT" if drift.drifted else "ok"
-    axes.set_title(f"{drift.feature}: PSI {drift.psi:.2f}, KS p={drift.ks_pvalue:.2g} ({verdict})", fontsize=10)
+    if reference.size and live.size:
+        bins = np.histogram_bin_edges(np.concatenate([reference, live]), bins=20).tolist()
+        axes.hist(reference, bins=bins, density=True, alpha=0.55, label="training", color="#4c72b0")
+        axes.hist(live, bins=bins, density=True, alpha=0.55, label="live", color="#dd8452")
+        axes.legend()
     axes.set_ylabel("density")
+    axes.set_xlabel(drift.feature)
+    return _save(figure, axes, drift, directory)
+
+
+def _category_plot(drift: FeatureDrift, directory: Path) -> Path:
+    """Training and live shares of each value of a category (or boolean) feature, as bars side by side."""
+    values = list(drift.reference_shares)
+    x = np.arange(len(values))
+    figure, axes = plt.subplots(figsize=(max(5, 0.45 * len(values) + 2), 3.2))
+    axes.bar(x - 0.2, [drift.reference_shares[v] for v in values], 0.4, label="training", color="#4c72b0")
+    axes.bar(x + 0.2, [drift.live_shares[v] for v in values], 0.4, label="live", color="#dd8452")
+    axes.set_xticks(x, values, rotation=30 if len(values) > 4 else 0, ha="right" if len(values) > 4 else "center")
+    axes.set_ylabel("share")
     axes.legend()
+    return _save(figure, axes, drift, directory)
+
+
+def _save(figure: Any, axes: Any, drift: FeatureDrift, directory: Path) -> Path:
+    """Title the plot with the verdict and write it as feature-<name>.png."""
+    verdict = "DRIFT" if drift.drifted else "ok"
+    axes.set_title(f"{drift.feature}: PSI {drift.psi:.2f}, {drift.test} p={drift.pvalue:.2g} ({verdict})", fontsize=10)
     figure.tight_layout()
-    path = directory / f"feature-{drift.feature}.png"
+    path = directory / f"feature-{_file_safe(drift.feature)}.png"
     figure.savefig(path, dpi=90)
     plt.close(figure)
     return path
+
+
+def _file_safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in name)
 
 
 def _class_plot(mix: ClassMixDrift, directory: Path) -> Path:
@@ -122,8 +156,9 @@ def _html(result: DriftResult, images: dict[str, Path]) -> str:
 
     rows = "".join(
         f"<tr class={'drift' if f.drifted else 'ok'}><td>{html.escape(f.feature)}</td><td>{f.psi:.3f}</td>"
-        f"<td>{f.ks_statistic:.3f}</td><td>{f.ks_pvalue:.2g}</td><td>{f.reference_mean:.3f}</td>"
-        f"<td>{f.live_mean:.3f}</td><td>{'DRIFT' if f.drifted else 'ok'}</td></tr>"
+        f"<td>{f.test}</td><td>{f.statistic:.3f}</td><td>{f.pvalue:.2g}</td>"
+        f"<td>{html.escape(f.reference_summary)}</td><td>{html.escape(f.live_summary)}</td>"
+        f"<td>{'DRIFT' if f.drifted else 'ok'}</td></tr>"
         for f in result.features
     )
     verdict = "Drift found" if result.drifted else "No drift found"
@@ -134,8 +169,9 @@ tr.drift td{{background:#fde2e1}} img{{margin:.5em}}</style></head><body>
 <h1>{verdict}</h1>
 <p>Model <code>{html.escape(result.model)}</code>: {result.live_rows} live rows from {result.window_start} to
 {result.window_end}, against {result.reference_rows} training rows. A feature drifts when its PSI is at least
-{result.psi_threshold} or the KS test's p-value is below {result.alpha}.</p>
-<table><tr><th>feature</th><th>PSI</th><th>KS</th><th>p-value</th><th>train mean</th><th>live mean</th>
+{result.psi_threshold} or its test's p-value is below {result.alpha} divided by the number of features
+(Kolmogorov-Smirnov for numbers, chi-squared for categories and booleans).</p>
+<table><tr><th>feature</th><th>PSI</th><th>test</th><th>statistic</th><th>p-value</th><th>training</th><th>live</th>
 <th>verdict</th></tr>{rows}</table>
 <p>Class mix PSI {result.classes.psi:.3f} ({"DRIFT" if result.classes.drifted else "ok"}).</p>
 {"".join(image(p) for p in images.values())}

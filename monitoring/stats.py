@@ -1,15 +1,22 @@
-"""Drift statistics: population stability index, the two-sample Kolmogorov-Smirnov test, class-mix shift."""
+"""Drift statistics: the population stability index, and a test of the same question for each kind of feature.
+
+- numbers and integers: PSI over the reference's quantile bins, and the two-sample Kolmogorov-Smirnov test;
+- categories and booleans: PSI over the values (blank is a value of its own), and a chi-squared test of
+  homogeneity between the training counts and the live counts;
+- the predicted-class mix against the training labels: PSI.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import stats
 
 # Empty bins would make PSI infinite; this floor is the usual convention.
 _FLOOR = 1e-4
+BLANK = "(blank)"
 
 
 def quantile_edges(reference: np.ndarray, bins: int = 10) -> np.ndarray:
@@ -35,12 +42,16 @@ class FeatureDrift:
     """How far one feature's live values moved from its training values."""
 
     feature: str
+    kind: str  # "numeric" or "category"
     psi: float
-    ks_statistic: float
-    ks_pvalue: float
-    reference_mean: float
-    live_mean: float
+    test: str  # "KS" or "chi-squared"
+    statistic: float
+    pvalue: float
+    reference_summary: str  # the mean, or the most common value and its share
+    live_summary: str
     drifted: bool
+    reference_shares: dict[str, float] = field(default_factory=dict)  # categories only
+    live_shares: dict[str, float] = field(default_factory=dict)
 
 
 def bin_count(reference_size: int, live_size: int) -> int:
@@ -48,22 +59,71 @@ def bin_count(reference_size: int, live_size: int) -> int:
     return int(np.clip(min(reference_size, live_size) // 25, 4, 10))
 
 
-def feature_drift(
+def numeric_drift(
     feature: str, reference: np.ndarray, live: np.ndarray, psi_threshold: float, alpha: float
 ) -> FeatureDrift:
-    """PSI over the reference's quantiles and a KS test; drifted when PSI passes the threshold or p < alpha."""
+    """PSI over the reference's quantiles and a KS test, on the values present (blanks left out)."""
+    reference, live = reference[~np.isnan(reference)], live[~np.isnan(live)]
+    if live.size == 0 or reference.size == 0:
+        return FeatureDrift(feature, "numeric", 0.0, "KS", 0.0, 1.0, _mean(reference), "no values", drifted=False)
     edges = quantile_edges(reference, bin_count(len(reference), len(live)))
     index = psi(binned_shares(reference, edges), binned_shares(live, edges))
     test = stats.ks_2samp(reference, live)
     return FeatureDrift(
         feature,
+        "numeric",
         index,
+        "KS",
         float(test.statistic),
         float(test.pvalue),
-        float(reference.mean()),
-        float(live.mean()),
+        _mean(reference),
+        _mean(live),
         drifted=index >= psi_threshold or float(test.pvalue) < alpha,
     )
+
+
+def category_drift(
+    feature: str, reference_counts: Mapping[str, int], live: Sequence[str], psi_threshold: float, alpha: float
+) -> FeatureDrift:
+    """PSI over the values and a chi-squared test of the training counts against the live counts."""
+    live_counts = {value: 0 for value in reference_counts}
+    for value in live:
+        live_counts[value] = live_counts.get(value, 0) + 1
+    values = list(live_counts)
+    expected = np.array([reference_counts.get(v, 0) for v in values], dtype=float)
+    actual = np.array([live_counts[v] for v in values], dtype=float)
+    expected_shares, actual_shares = expected / max(expected.sum(), 1), actual / max(actual.sum(), 1)
+    index = psi(expected_shares, actual_shares)
+    seen = (expected + actual) > 0
+    if seen.sum() >= 2 and actual.sum() > 0:
+        test = stats.chi2_contingency(np.vstack([expected[seen], actual[seen]]))
+        statistic, pvalue = float(test.statistic), float(test.pvalue)
+    else:
+        statistic, pvalue = 0.0, 1.0  # a single value on both sides: nothing to test
+    return FeatureDrift(
+        feature,
+        "category",
+        index,
+        "chi-squared",
+        statistic,
+        pvalue,
+        _top(values, expected_shares),
+        _top(values, actual_shares),
+        drifted=index >= psi_threshold or pvalue < alpha,
+        reference_shares=dict(zip(values, expected_shares.round(4).tolist(), strict=True)),
+        live_shares=dict(zip(values, actual_shares.round(4).tolist(), strict=True)),
+    )
+
+
+def _mean(values: np.ndarray) -> str:
+    return f"mean {values.mean():.4g}" if values.size else "no values"
+
+
+def _top(values: list[str], shares: np.ndarray) -> str:
+    if not values or shares.sum() == 0:
+        return "no values"
+    best = int(shares.argmax())
+    return f"{values[best]} {shares[best]:.0%}"
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The release pipeline: test -> train -> build -> export -> containerize -> smoke, stopping at the first failure.
 #
-# Usage: scripts/build.sh [--skip STAGE]... [--only STAGE]... [--local-base] [--image-tag TAG]
+# Usage: scripts/build.sh [--notebook PATH] [--skip STAGE]... [--only STAGE]... [--local-base] [--image-tag TAG]
 #   stages: test train build export containerize smoke (default: all, in that order)
+#   --notebook    the notebook to train (default notebooks/iris.ipynb); its model is <notebook name>_clf and
+#                 the bento <notebook name>_clf_service, e.g. --notebook notebooks/churn.ipynb
 #   --local-base  build the image on a local Debian base (scripts/make-base-image.sh): for networks without
 #                 Docker Hub or behind a TLS-intercepting proxy. Default: the standard python:3.11-slim base.
 # The container engine: $BENTOML_CONTAINERIZE_BACKEND if set, else docker when its daemon answers, else podman,
-# else buildah (buildah builds but cannot run the smoke test). IRIS_MODEL_TAG picks the model when train is skipped.
+# else buildah (buildah builds but cannot run the smoke test). MODEL_TAG picks the model when train is skipped.
 set -Eeuo pipefail  # -E: the ERR trap below also fires inside the stage functions
 
 cd "$(dirname "$0")/.."
@@ -14,18 +16,18 @@ ROOT="$(pwd)"
 ALL_STAGES=(test train build export containerize smoke)
 PYTHON="$ROOT/.venv/bin/python"
 BENTOML="$ROOT/.venv/bin/bentoml"
-BASE_IMAGE="localhost/iris-base:bookworm"
-IMAGE_NAME="iris-classifier"
+BASE_IMAGE="localhost/model-service-base:bookworm"
 SMOKE_PORT="${SMOKE_PORT:-3900}"
 
-stages=() skip=() local_base=false image_tag=""
+stages=() skip=() local_base=false image_tag="" notebook="notebooks/iris.ipynb"
 while [ $# -gt 0 ]; do
     case "$1" in
+        --notebook) notebook="$2"; shift 2 ;;
         --only) stages+=("$2"); shift 2 ;;
         --skip) skip+=("$2"); shift 2 ;;
         --local-base) local_base=true; shift ;;
         --image-tag) image_tag="$2"; shift 2 ;;
-        -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -75,7 +77,7 @@ stage_test() { make test; }
 
 stage_train() {
     make setup
-    model_tag="$("$PYTHON" -m train | tail -n 1)"
+    model_tag="$("$PYTHON" -m train --notebook "$notebook" | tail -n 1)"
     echo "model: $model_tag"
 }
 
@@ -91,7 +93,8 @@ config.setdefault("docker", {})["base_image"] = sys.argv[1]
 yaml.safe_dump(config, open(sys.argv[2], "w"), sort_keys=False)
 PY
     fi
-    bento_tag="$("$BENTOML" build -f "$bentofile" --output tag | tail -n 1)"
+    # The service, and so the bento, is named after the model: <model name>_service.
+    bento_tag="$(MODEL_TAG="$model_tag" "$BENTOML" build -f "$bentofile" --output tag | tail -n 1)"
     bento_tag="${bento_tag#__tag__:}"
     echo "bento: $bento_tag"
 }
@@ -107,7 +110,7 @@ stage_containerize() {
     engine="$(pick_engine)"
     case "$engine" in podman|buildah) use_podman_conf ;; esac
     if $local_base; then CONTAINER_ENGINE="$engine" scripts/make-base-image.sh "$BASE_IMAGE"; fi
-    image_tag="${image_tag:-$IMAGE_NAME:${bento_tag#*:}}"
+    image_tag="${image_tag:-$(image_name):${bento_tag#*:}}"
     local options=()
     # Builds fetch packages; rootful podman/buildah builds reach the network most reliably on the host's.
     case "$engine" in podman|buildah) options+=(--opt network=host) ;; esac
@@ -120,7 +123,7 @@ stage_smoke() {
     local runner="${engine:-$(pick_engine)}"
     [ "$runner" = buildah ] && runner=podman
     case "$runner" in podman) use_podman_conf ;; esac
-    local name="iris-smoke-$$" status=0
+    local name="model-service-smoke-$$" status=0
     "$runner" run -d --rm --name "$name" -p "127.0.0.1:$SMOKE_PORT:3000" "$image_tag" >/dev/null
     smoke_checks || status=$?
     [ $status -eq 0 ] || "$runner" logs "$name" 2>&1 | tail -n 30
@@ -129,33 +132,40 @@ stage_smoke() {
 }
 
 smoke_checks() {
-    local started=$SECONDS answer
-    until curl -sf "http://127.0.0.1:$SMOKE_PORT/readyz" >/dev/null; do
+    local started=$SECONDS url="http://127.0.0.1:$SMOKE_PORT" example answer
+    until curl -sf "$url/readyz" >/dev/null; do
         [ $((SECONDS - started)) -le 120 ] || { echo "smoke: not ready after 120 s" >&2; return 1; }
         sleep 0.5
     done
     ready_s=$((SECONDS - started))
-    answer="$(curl -sf -X POST "http://127.0.0.1:$SMOKE_PORT/prediction" -H 'Content-Type: application/json' \
-        -d '{"sepal_length": 6.7, "sepal_width": 3.0, "petal_length": 5.2, "petal_width": 2.3}')" || return 1
-    echo "smoke: $answer"
-    echo "$answer" | grep -q '"class":"virginica"' || { echo "smoke: expected virginica" >&2; return 1; }
-    [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$SMOKE_PORT/ui/")" = 200 ] || return 1
+    # The model's own first example row (from its card), and the class it must answer with: any of its classes.
+    example="$(curl -sf "$url/model" | "$PYTHON" -c 'import json,sys; e=json.load(sys.stdin)["card"]["examples"][0]; e.pop("label"); print(json.dumps(e))')" || return 1
+    answer="$(curl -sf -X POST "$url/prediction" -H 'Content-Type: application/json' -d "$example")" || return 1
+    echo "smoke: $example -> $answer"
+    echo "$answer" | "$PYTHON" -c 'import json,sys; a=json.load(sys.stdin); assert a["class"] in a["probabilities"], a' \
+        || { echo "smoke: /prediction did not answer a class" >&2; return 1; }
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "$url/ui/")" = 200 ] || return 1
     echo "smoke: ready after ${ready_s}s, /prediction and /ui/ answer"
 }
+
+# The image is named after the bento: churn_clf_service -> churn-clf-service.
+image_name() { local name="${bento_tag%%:*}"; echo "${name//_/-}"; }
 
 model_tag="" bento_tag="" engine="" image_size="" ready_s=""
 run_stage test stage_test
 run_stage train stage_train
-if [ -z "$model_tag" ] && { wanted build || wanted export; }; then
-    model_tag="$("$BENTOML" models get "${IRIS_MODEL_TAG:-iris_clf:latest}" -o json | "$PYTHON" -c 'import json,sys; d=json.load(sys.stdin); print(d["name"]+":"+d["version"])')"
+if [ -z "$model_tag" ] && { wanted build || wanted export || wanted containerize || wanted smoke; }; then
+    default_model="$(basename "$notebook" .ipynb)_clf:latest"
+    model_tag="$("$BENTOML" models get "${MODEL_TAG:-$default_model}" -o json | "$PYTHON" -c 'import json,sys; d=json.load(sys.stdin); print(d["name"]+":"+d["version"])')"
 fi
 run_stage build stage_build
 run_stage export stage_export
 if [ -z "$bento_tag" ] && { wanted containerize || wanted smoke; }; then
-    bento_tag="iris_classifier:$("$BENTOML" get iris_classifier:latest -o json | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["version"])')"
+    bento_name="${model_tag%%:*}_service"
+    bento_tag="$bento_name:$("$BENTOML" get "$bento_name:latest" -o json | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["version"])')"
 fi
 run_stage containerize stage_containerize
-if [ -z "$image_tag" ] && wanted smoke; then image_tag="$IMAGE_NAME:${bento_tag#*:}"; fi
+if [ -z "$image_tag" ] && wanted smoke; then image_tag="$(image_name):${bento_tag#*:}"; fi
 run_stage smoke stage_smoke
 
 echo

@@ -3,10 +3,10 @@
 # behind a TLS-intercepting proxy: debootstrap from the apt mirror this machine uses, trust the host's CA
 # bundle inside, and import the result into the container engine. Needs root (debootstrap, chroot).
 #
-# Usage: scripts/make-base-image.sh [TAG]      (default localhost/iris-base:bookworm)
+# Usage: scripts/make-base-image.sh [TAG]      (default localhost/model-service-base:bookworm)
 set -euo pipefail
 
-tag="${1:-localhost/iris-base:bookworm}"
+tag="${1:-localhost/model-service-base:bookworm}"
 engine="${CONTAINER_ENGINE:-podman}"
 host_ca="${HOST_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
 

@@ -190,7 +190,7 @@ def _login_page(action: str, error: str) -> str:
 input,button{{font-size:1rem;padding:.5rem;width:100%;box-sizing:border-box;margin:.4rem 0}}
 #login-error{{color:#b00020}}</style></head><body>
 <h1>Sign in</h1>
-<p>This service needs its API key. Ask whoever runs it; it is the value of <code>IRIS_API_KEY</code>.</p>
+<p>This service needs its API key. Ask whoever runs it; it is the value of <code>SERVING_API_KEY</code>.</p>
 {message}
 <form method="post" action="{html.escape(action)}">
 <label for="key">API key</label>

@@ -8,6 +8,7 @@ pydantic ValidationError makes the answer the same 400 `json_invalid` a single-r
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -32,5 +33,23 @@ def refuse_invalid_json(model: type[BaseModel]) -> None:
 
     def model_validate_json(cls: type[BaseModel], json_data: str | bytes | bytearray, **kwargs: Any) -> BaseModel:
         return cls.model_validate(parse_json(cls, json_data), **kwargs)
+
+    model.model_validate_json = classmethod(model_validate_json)  # type: ignore[method-assign,assignment]
+
+
+def report_refusals(model: type[BaseModel], on_refusal: Callable[[ValidationError], None]) -> None:
+    """Call `on_refusal` with every ValidationError `model.model_validate_json` raises, then raise it.
+
+    BentoML's handler and the fast path both validate request bodies this way, so refusals are seen once,
+    whichever path answered, and the successful path pays nothing.
+    """
+    validate = model.model_validate_json
+
+    def model_validate_json(cls: type[BaseModel], json_data: str | bytes | bytearray, **kwargs: Any) -> BaseModel:
+        try:
+            return validate(json_data, **kwargs)
+        except ValidationError as error:
+            on_refusal(error)
+            raise
 
     model.model_validate_json = classmethod(model_validate_json)  # type: ignore[method-assign,assignment]

@@ -1,8 +1,9 @@
 """The OpenAPI document at /docs.json, corrected to match what the API really answers.
 
 BentoML's generated document (1.4.39) is OpenAPI 3.0 but (a) writes pydantic's JSON-Schema-2020 bounds
-(`"exclusiveMinimum": 0.0`), which 3.0 spells `"minimum": 0.0, "exclusiveMinimum": true`, and (b) documents
-a 400's `detail` as a string while it is a list of errors. Schemathesis found both (tests/e2e/test_fuzz_api.py).
+(`"exclusiveMinimum": 0.0`), which 3.0 spells `"minimum": 0.0, "exclusiveMinimum": true`, and nulls
+(`anyOf: [..., {"type": "null"}]`), which 3.0 spells `nullable: true`, and (b) documents a 400's `detail`
+as a string while it is a list of errors. Schemathesis found both (tests/e2e/test_fuzz_api.py).
 Here the document is generated once, fixed, and given the 401/413/415 answers the request guards send.
 """
 
@@ -40,7 +41,7 @@ ERROR = {
     },
 }
 GUARD_ANSWERS = {
-    "413": "Request body over the size limit (IRIS_MAX_BODY_BYTES)",
+    "413": "Request body over the size limit (SERVING_MAX_BODY_BYTES)",
     "415": "Content-Type is not JSON",
 }
 
@@ -65,9 +66,46 @@ def openapi_3_0_bounds(node: Any) -> None:
             openapi_3_0_bounds(child)
 
 
+def openapi_3_0_nullable(node: Any) -> None:
+    """Rewrite `anyOf: [X, {"type": "null"}]` (JSON Schema 2020) to X plus `nullable: true` (OpenAPI 3.0), in place.
+
+    OpenAPI 3.0 has no "null" type, so a 3.0 reader (schemathesis, code generators) took a feature that may be
+    blank for one that must not be.
+    """
+    if isinstance(node, dict):
+        for key in ("anyOf", "oneOf"):
+            options = node.get(key)
+            if isinstance(options, list) and {"type": "null"} in options:
+                rest = [option for option in options if option != {"type": "null"}]
+                del node[key]
+                if len(rest) == 1:
+                    node.update({k: v for k, v in rest[0].items() if k not in node})
+                else:
+                    node[key] = rest
+                node["nullable"] = True
+        for child in node.values():
+            openapi_3_0_nullable(child)
+    elif isinstance(node, list):
+        for child in node:
+            openapi_3_0_nullable(child)
+
+
+def _referenced(schema: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any]:
+    """A request body's inline copy of a component schema replaced by a $ref to that component.
+
+    BentoML writes the single-row body inline, flattened on the way: a field that may be null lost its null
+    there, while the component of the same title keeps it. One definition, referenced, says the same thing twice.
+    """
+    title = schema.get("title")
+    if schema.get("type") == "object" and isinstance(title, str) and title in schemas:
+        return {"$ref": f"#/components/schemas/{title}"}
+    return schema
+
+
 def corrected(document: dict[str, Any], prediction_paths: Iterable[str], key_paths: Iterable[str]) -> dict[str, Any]:
-    """The document with 3.0 bounds, the real error shape, the guards' answers, and 401 where a key is needed."""
+    """The document with 3.0 bounds and nulls, the real error shape, the guards' answers, 401 where a key is needed."""
     openapi_3_0_bounds(document)
+    openapi_3_0_nullable(document)
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     schemas["ErrorDetail"] = ERROR_DETAIL
     schemas["Error"] = ERROR
@@ -76,6 +114,8 @@ def corrected(document: dict[str, Any], prediction_paths: Iterable[str], key_pat
         operation = document["paths"][path]["post"]
         # An empty body is refused (every feature is required), so the body itself is required.
         operation["requestBody"]["required"] = True
+        for media in operation["requestBody"].get("content", {}).values():
+            media["schema"] = _referenced(media["schema"], schemas)
         for status, description in GUARD_ANSWERS.items():
             operation["responses"][status] = _json_error(description)
     key_paths = [path for path in key_paths if path in document["paths"]]
@@ -83,7 +123,7 @@ def corrected(document: dict[str, Any], prediction_paths: Iterable[str], key_pat
         document["components"].setdefault("securitySchemes", {})["apiKey"] = {
             "type": "http",
             "scheme": "bearer",
-            "description": "the service's API key (IRIS_API_KEY)",
+            "description": "the service's API key (SERVING_API_KEY)",
         }
     for path in key_paths:
         for operation in document["paths"][path].values():

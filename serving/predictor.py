@@ -1,33 +1,33 @@
-"""Turn feature rows into class predictions with the runtime the model was stored for."""
+"""Turn a table of features into class predictions with the runtime the model was stored for."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import bentoml
 import numpy as np
 import onnxruntime as ort
 
-from serving.card import ModelCard
-from serving.files import ONNX_FILE, SKLEARN_FILE
+from modelcard.card import FeatureSpec, ModelCard, read_card
+from modelcard.files import ONNX_FILE, SKLEARN_FILE
+from modelcard.table import FeatureTable
 
 logger = logging.getLogger(__name__)
 
 
 class Runtime(Protocol):
-    """Anything that maps an (n, features) float array to (n, classes) probabilities."""
+    """Anything that maps a table of features to (rows, classes) probabilities in the card's class order."""
 
     name: str
 
-    def predict_proba(self, features: np.ndarray) -> np.ndarray: ...
+    def predict_proba(self, table: FeatureTable) -> np.ndarray: ...
 
 
 class OnnxRuntime:
-    """The classifier compiled to ONNX at training time: microseconds per row, no joblib overhead."""
+    """The classifier compiled to ONNX at training time, one input per feature: microseconds per row."""
 
     name = "onnx"
 
@@ -37,32 +37,31 @@ class OnnxRuntime:
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self._input = self._session.get_inputs()[0].name
+        self._input_types = {i.name: i.type for i in self._session.get_inputs()}
+        # With ZipMap off the second output is the (rows, classes) probability matrix.
         self._output = self._session.get_outputs()[1].name
 
-    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+    def predict_proba(self, table: FeatureTable) -> np.ndarray:
         """Class probabilities, in the card's class order."""
-        return self._session.run([self._output], {self._input: features.astype(np.float32, copy=False)})[0]
+        return self._session.run([self._output], table.onnx_inputs(self._input_types))[0]  # type: ignore[no-any-return]
 
 
 class SklearnRuntime:
-    """The fitted scikit-learn object, exactly as the notebook left it."""
+    """The fitted scikit-learn object, exactly as the notebook left it, fed frames with the training dtypes."""
 
     name = "sklearn"
 
-    def __init__(self, path: Path, feature_names: list[str]) -> None:
-        # Imported here: pandas and joblib cost ~1 s at start-up, and the ONNX path needs neither.
+    def __init__(self, path: Path, features: list[FeatureSpec]) -> None:
+        # Imported here: joblib costs start-up time, and the ONNX path never needs it.
         import joblib
 
         # The file was written by our own training step into the model store; never load a pickle from elsewhere.
-        self._model = joblib.load(path)
-        self._feature_names = feature_names
+        self._model: Any = joblib.load(path)
+        self._features = features
 
-    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+    def predict_proba(self, table: FeatureTable) -> np.ndarray:
         """Class probabilities, in the card's class order."""
-        import pandas as pd
-
-        return np.asarray(self._model.predict_proba(pd.DataFrame(features, columns=self._feature_names)))
+        return np.asarray(self._model.predict_proba(table.to_frame(self._features)))
 
 
 @dataclass(frozen=True)
@@ -82,9 +81,9 @@ class Predictor:
         self.card = card
         self.runtime = runtime
 
-    def predict_rows(self, rows: Sequence[Sequence[float]] | np.ndarray) -> list[Prediction]:
-        """Predict every row of an (n, features) table, in the card's feature order."""
-        probabilities = self.runtime.predict_proba(np.asarray(rows, dtype=np.float64))
+    def predict(self, table: FeatureTable) -> list[Prediction]:
+        """Predict every row of the table."""
+        probabilities = self.runtime.predict_proba(table)
         classes = self.card.class_names
         # Whole-array numpy, then plain Python floats: per-row numpy calls cost more than the model itself.
         best = probabilities.argmax(axis=1).tolist()
@@ -93,14 +92,9 @@ class Predictor:
             for b, row in zip(best, probabilities.tolist(), strict=True)
         ]
 
-    def rows_from_records(self, records: list[dict[str, float]]) -> list[list[float]]:
-        """{feature name: value} mappings as rows in the card's feature order."""
-        names = self.card.feature_names
-        return [[record[name] for name in names] for record in records]
-
-    def predict_records(self, records: list[dict[str, float]]) -> list[Prediction]:
-        """Predict rows given as {feature name: value} mappings."""
-        return self.predict_rows(self.rows_from_records(records))
+    def table(self, records: list[dict[str, Any]]) -> FeatureTable:
+        """Checked {feature name: value} records (a missing key or None for a blank) as a table."""
+        return FeatureTable.from_records(self.card.features, records)
 
 
 def choose_runtime(model_dir: Path, card: ModelCard, wanted: str) -> Runtime:
@@ -109,8 +103,8 @@ def choose_runtime(model_dir: Path, card: ModelCard, wanted: str) -> Runtime:
     if wanted != "sklearn" and card.runtime == "onnx" and onnx_path.is_file():
         return OnnxRuntime(onnx_path)
     if wanted == "onnx":
-        raise ValueError(f"IRIS_RUNTIME=onnx, but this model has no ONNX file ({card.runtime_note})")
-    return SklearnRuntime(model_dir / SKLEARN_FILE, card.feature_names)
+        raise ValueError(f"SERVING_RUNTIME=onnx, but this model has no ONNX file ({card.runtime_note})")
+    return SklearnRuntime(model_dir / SKLEARN_FILE, card.features)
 
 
 class ModelLoadError(RuntimeError):
@@ -120,7 +114,7 @@ class ModelLoadError(RuntimeError):
 def load_predictor(stored: bentoml.Model, wanted_runtime: str) -> Predictor:
     """Build the predictor for a model from the store; ModelLoadError says which model and what to do."""
     try:
-        card = ModelCard.from_metadata(stored.info.metadata)
+        card = read_card(Path(stored.path))
         runtime = choose_runtime(Path(stored.path), card, wanted_runtime)
     # Card validation, onnxruntime and unpickling each raise their own kinds; all mean "this model is unusable".
     except Exception as error:

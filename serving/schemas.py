@@ -1,16 +1,29 @@
-"""Request and response models, built from the model card so the API always matches the model it serves."""
+"""Request and response models, built from the model card so the API always matches the model it serves.
+
+Each feature's kind becomes a strict JSON type: a number a finite float within its accepted bounds, an
+integer an integer, a boolean true/false, a category one of the text values seen in training (an enum in
+the OpenAPI document, listed in the error). A feature that had blanks in training may be null or left out.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from serving.card import ModelCard
+from modelcard.card import FeatureKind, FeatureSpec, ModelCard
+from modelcard.table import FeatureTable
+
+_PYTHON_TYPES: dict[FeatureKind, type] = {
+    FeatureKind.NUMBER: float,
+    FeatureKind.INTEGER: int,
+    FeatureKind.BOOLEAN: bool,
+}
 
 
 class PredictionResult(BaseModel):
-    """The answer for one row of measurements."""
+    """The answer for one row of features."""
 
     model_config = ConfigDict(serialize_by_alias=True, validate_by_name=True, protected_namespaces=())
 
@@ -31,33 +44,91 @@ class ModelInfo(BaseModel):
     card: ModelCard
 
 
-def _feature_field(card: ModelCard, name: str) -> tuple[type[float], Any]:
-    """One strict, bounded float field, documented with its training range."""
-    stats, limits = card.feature_stats[name], card.feature_limits[name]
-    return (
-        float,
-        Field(
-            alias=name,
-            strict=True,  # "5.1" or true is a client mistake, not a number to guess at
-            allow_inf_nan=False,
-            gt=limits.gt,
-            le=limits.le,
-            description=(
-                f"{name}; training range {stats.min:g} to {stats.max:g}; "
-                f"accepted: greater than {limits.gt:g} and at most {limits.le:g}"
-            ),
-            # OpenAPI 3.0 "example" (singular): BentoML's schema objects have no "examples".
-            json_schema_extra={"example": card.examples[0][name]} if card.examples else None,
-        ),
-    )
+def field_name(index: int) -> str:
+    """The Python name of the index-th feature's field; its JSON name (alias) is the feature's own name.
+
+    Feature names need not be identifiers, and may clash with pydantic's own attributes ("schema", "copy").
+    """
+    return f"x{index}"
+
+
+def _feature_field(spec: FeatureSpec, example: Any) -> tuple[Any, Any]:
+    """One strict field for one feature, documented with what training saw."""
+    options: dict[str, Any] = {"alias": spec.name, "description": _describe(spec)}
+    if spec.kind is FeatureKind.CATEGORY:
+        # A Literal matches its values exactly ("1" is not 1), so it needs no strict mode.
+        annotation: Any = Literal[tuple(spec.categories or {})]  # type: ignore[misc]
+    else:
+        annotation = _PYTHON_TYPES[spec.kind]
+        options["strict"] = True  # "5.1", true or 12.0 for an integer are a client's mistakes, not values to guess
+    if spec.kind in (FeatureKind.NUMBER, FeatureKind.INTEGER):
+        options.update(ge=_bound(spec, spec.lower), le=_bound(spec, spec.upper))
+    if spec.kind is FeatureKind.NUMBER:
+        options["allow_inf_nan"] = False
+    if example is not None:
+        # OpenAPI 3.0 "example" (singular): BentoML's schema objects have no "examples".
+        options["json_schema_extra"] = {"example": example}
+    if spec.nullable:
+        return annotation | None, Field(None, **options)
+    return annotation, Field(**options)
+
+
+def _bound(spec: FeatureSpec, value: float | None) -> float | int | None:
+    """A bound in the feature's own type (a whole number for integers)."""
+    if value is None:
+        return None
+    return int(value) if spec.kind is FeatureKind.INTEGER else value
+
+
+def _describe(spec: FeatureSpec) -> str:
+    """The field's description: the notebook's words, then what training saw and what is accepted."""
+    parts = [spec.description or spec.title or spec.name]
+    if spec.unit:
+        parts[0] += f" ({spec.unit})"
+    if spec.kind in (FeatureKind.NUMBER, FeatureKind.INTEGER) and spec.stats is not None:
+        parts.append(
+            f"training range {spec.stats.min:g} to {spec.stats.max:g}; accepted {spec.lower:g} to {spec.upper:g}"
+        )
+    elif spec.kind is FeatureKind.CATEGORY:
+        parts.append(f"one of the {len(spec.categories or {})} values seen in training")
+    if spec.nullable:
+        parts.append("may be null or left out (blank in training)")
+    return "; ".join(parts)
 
 
 def features_model(card: ModelCard) -> type[BaseModel]:
     """The flat JSON object of one row's features; unknown fields are refused."""
-    example = {name: card.examples[0][name] for name in card.feature_names} if card.examples else None
-    fields = {f"x{index}": _feature_field(card, name) for index, name in enumerate(card.feature_names)}
+    example = card.examples[0] if card.examples else {}
+    fields = {
+        field_name(index): _feature_field(spec, example.get(spec.name)) for index, spec in enumerate(card.features)
+    }
+    row_example = {spec.name: example.get(spec.name) for spec in card.features} if example else None
     return create_model(  # type: ignore[call-overload,no-any-return]
         "Features",
-        __config__=ConfigDict(extra="forbid", json_schema_extra={"example": example} if example else None),
+        __config__=ConfigDict(extra="forbid", json_schema_extra={"example": row_example} if row_example else None),
         **fields,
     )
+
+
+def rows_to_table(features: Sequence[FeatureSpec], rows: Sequence[BaseModel]) -> FeatureTable:
+    """Validated request rows (instances of features_model) as the table every later step reads."""
+    return FeatureTable.from_records(features, [_by_name(features, row.__dict__) for row in rows])
+
+
+def fields_to_table(features: Sequence[FeatureSpec], fields: dict[str, Any]) -> FeatureTable:
+    """One validated row given as its fields (what BentoML passes as keyword arguments) as a table."""
+    return FeatureTable.from_records(features, [_by_name(features, fields)])
+
+
+def _by_name(features: Sequence[FeatureSpec], fields: dict[str, Any]) -> dict[str, Any]:
+    return {spec.name: fields.get(field_name(index)) for index, spec in enumerate(features)}
+
+
+def unseen_categories(error: ValidationError, card: ModelCard) -> list[str]:
+    """The category features an error refused because their value was not one training saw."""
+    categories = {spec.name for spec in card.features if spec.kind is FeatureKind.CATEGORY}
+    return [
+        str(entry["loc"][-1])
+        for entry in error.errors(include_url=False)
+        if entry["type"] == "literal_error" and entry["loc"] and str(entry["loc"][-1]) in categories
+    ]

@@ -36,12 +36,12 @@ def trained_tag(bentoml_home: Path, tmp_path_factory: pytest.TempPathFactory) ->
 @pytest.fixture(scope="session")
 def service_module(trained_tag: str) -> Iterator[object]:
     """service.py imported against the trained model (it reads the model card at import)."""
-    os.environ["IRIS_MODEL_TAG"] = trained_tag
+    os.environ["MODEL_TAG"] = trained_tag
     try:
         import service
     finally:
         # Only this import should see it; servers started later pick their model themselves.
-        del os.environ["IRIS_MODEL_TAG"]
+        del os.environ["MODEL_TAG"]
     yield service
 
 
@@ -52,7 +52,7 @@ def iris_forest_file(tmp_path: Path) -> Path:
     from sklearn.datasets import load_iris
     from sklearn.ensemble import RandomForestClassifier
 
-    from serving.files import SKLEARN_FILE
+    from modelcard.files import SKLEARN_FILE
     from tests.fakes import FEATURES
 
     iris = load_iris(as_frame=True)
@@ -73,5 +73,22 @@ def http_client(service_module) -> Iterator[object]:
 
     # BentoML logs every rejected request with its traceback; the tests look at the responses instead.
     logging.getLogger("bentoml").setLevel(logging.CRITICAL)
-    with TestClient(service_module.IrisClassifier.to_asgi()) as client:
+    with TestClient(service_module.Classifier.to_asgi()) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def churn_tag(bentoml_home: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The churn example notebook trained once into the session's store."""
+    from train.pipeline import NOTEBOOKS, TrainOptions, train
+
+    return str(train(TrainOptions(notebook=NOTEBOOKS / "churn.ipynb", output_dir=tmp_path_factory.mktemp("churn"))))
+
+
+@pytest.fixture(scope="session")
+def bank_marketing_tag(bentoml_home: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The bank-marketing example notebook trained once into the session's store."""
+    from train.pipeline import NOTEBOOKS, TrainOptions, train
+
+    notebook = NOTEBOOKS / "bank_marketing.ipynb"
+    return str(train(TrainOptions(notebook=notebook, output_dir=tmp_path_factory.mktemp("bank"))))

@@ -76,3 +76,137 @@ def unfitted(folder: Path) -> Path:
 
 def numpy_features(folder: Path) -> Path:
     return write_notebook(folder, "numpy_features", LOAD_IRIS, FIT_FOREST, "X_train = X_train.to_numpy()")
+
+
+# A small data set with every kind of column the service takes: floats with blanks, integers, a nullable
+# integer, booleans, text in pandas' default str dtype with a blank, a category dtype; a yes/no label.
+LOAD_MIXED = """\
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+rng = np.random.default_rng(3)
+n = 600
+tenure = rng.integers(0, 72, n)
+frame = pd.DataFrame({
+    "tenure": tenure,
+    "charges": np.where(rng.random(n) < 0.05, np.nan, rng.normal(70, 20, n).round(2)),
+    "visits": pd.array(np.where(rng.random(n) < 0.05, None, rng.integers(0, 9, n)), dtype="Int64"),
+    "senior": rng.random(n) < 0.2,
+    "contract": pd.Series(rng.choice(["month", "year", "two_years"], n, p=[0.5, 0.3, 0.2])),
+    "payment": pd.Series(np.where(rng.random(n) < 0.05, None, rng.choice(["card", "check", "bank"], n)), dtype="str"),
+    "region": pd.Categorical(rng.choice(["north", "south"], n)),
+})
+risk = -1 + 1.8 * (frame["contract"] == "month") - tenure / 30 + frame["senior"] * 0.8
+y = np.where(rng.random(n) < 1 / (1 + np.exp(-risk)), "yes", "no")
+X_train, X_test, y_train, y_test = train_test_split(frame, y, test_size=0.25, stratify=y, random_state=1)
+"""
+
+FIT_MIXED = """\
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+numbers = make_pipeline(SimpleImputer(strategy="median"), StandardScaler())
+model = Pipeline([
+    ("prepare", ColumnTransformer([
+        ("numbers", numbers, ["tenure", "charges", "visits"]),
+        ("flags", "passthrough", ["senior"]),
+        ("text", make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")),
+         ["contract", "payment", "region"]),
+    ])),
+    ("classify", LogisticRegression(max_iter=1000)),
+]).fit(X_train, y_train)
+model_card = {
+    "title": "Mixed example",
+    "features": {"tenure": {"unit": "months", "description": "months as a customer"}},
+}
+"""
+
+# The churn course's style: preprocessing fitted apart from the model, on records of the raw frames.
+FIT_DICT_VECTORIZER = """\
+from sklearn.feature_extraction import DictVectorizer
+from sklearn.linear_model import LogisticRegression
+df_train = X_train[["tenure", "charges", "contract"]].fillna({"charges": 70.0})
+df_test = X_test[["tenure", "charges", "contract"]].fillna({"charges": 70.0})
+dv = DictVectorizer(sparse=False)
+features_train = dv.fit_transform(df_train.to_dict(orient="records"))
+model = LogisticRegression(max_iter=1000).fit(features_train, y_train)
+"""
+
+
+def mixed(folder: Path) -> Path:
+    return write_notebook(folder, "mixed", LOAD_MIXED, FIT_MIXED)
+
+
+def dict_vectorizer(folder: Path) -> Path:
+    return write_notebook(folder, "dict_vectorizer", LOAD_MIXED, FIT_DICT_VECTORIZER)
+
+
+def boolean_labels(folder: Path) -> Path:
+    return write_notebook(
+        folder, "boolean_labels", LOAD_IRIS, "y_train = y_train == 'setosa'\ny_test = y_test == 'setosa'", FIT_FOREST
+    )
+
+
+def integer_labels(folder: Path) -> Path:
+    codes = "y_train = (y_train == 'virginica').astype(int)\ny_test = (y_test == 'virginica').astype(int)"
+    return write_notebook(folder, "integer_labels", LOAD_IRIS, codes, FIT_FOREST)
+
+
+# A model that uses only the four measurements, so a column it ignores can be of any type.
+FIT_ON_MEASUREMENTS = """\
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.pipeline import Pipeline
+FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+measurements = ColumnTransformer([("keep", "passthrough", FEATURES)])
+model = Pipeline([("select", measurements), ("forest", RandomForestClassifier(n_estimators=20, random_state=1))])
+model.fit(X_train, y_train)
+"""
+
+
+def datetime_column(folder: Path) -> Path:
+    add = (
+        "X_train = X_train.assign(day=pd.Timestamp('2026-01-01'))\n"
+        "X_test = X_test.assign(day=pd.Timestamp('2026-01-02'))"
+    )
+    return write_notebook(folder, "datetime_column", LOAD_IRIS, "import pandas as pd\n" + add, FIT_ON_MEASUREMENTS)
+
+
+def mixed_object_column(folder: Path) -> Path:
+    add = (
+        "X_train = X_train.assign(code=[1 if i % 2 else 'a' for i in range(len(X_train))])\n"
+        "X_test = X_test.assign(code='a')"
+    )
+    return write_notebook(folder, "mixed_object_column", LOAD_IRIS, add, FIT_ON_MEASUREMENTS)
+
+
+def raises_on_a_row(folder: Path) -> Path:
+    # The square root of a negative width is NaN, which logistic regression refuses.
+    fails = """\
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+model = make_pipeline(FunctionTransformer(np.sqrt), LogisticRegression(max_iter=500)).fit(X_train, y_train)
+X_test = X_test.copy()
+X_test.iloc[3, 1] = -1.0
+"""
+    return write_notebook(folder, "raises_on_a_row", LOAD_IRIS, fails)
+
+
+def notebook_class(folder: Path) -> Path:
+    defines = """\
+from sklearn.ensemble import RandomForestClassifier
+class MyForest(RandomForestClassifier):
+    pass
+model = MyForest(n_estimators=10, random_state=1).fit(X_train, y_train)
+"""
+    return write_notebook(folder, "notebook_class", LOAD_IRIS, defines)
+
+
+def bad_card_variable(folder: Path) -> Path:
+    return write_notebook(
+        folder, "bad_card_variable", LOAD_IRIS, FIT_FOREST, "model_card = {'features': {'colour': {}}}"
+    )

@@ -72,15 +72,15 @@ def test_bearer_token_parsing() -> None:
 
 def test_api_key_is_off_by_default_and_a_short_one_is_refused() -> None:
     assert Settings.from_env({}).api_key is None
-    assert Settings.from_env({"IRIS_API_KEY": KEY}).api_key == KEY
+    assert Settings.from_env({"SERVING_API_KEY": KEY}).api_key == KEY
     with pytest.raises(ValueError, match="too short"):
-        Settings.from_env({"IRIS_API_KEY": "short"})
-    assert KEY not in repr(Settings.from_env({"IRIS_API_KEY": KEY}))
+        Settings.from_env({"SERVING_API_KEY": "short"})
+    assert KEY not in repr(Settings.from_env({"SERVING_API_KEY": KEY}))
 
 
 def test_cors_is_off_by_default_and_names_only_the_given_origins() -> None:
     assert Settings.from_env({}).cors() is None
-    cors = Settings.from_env({"IRIS_CORS_ORIGINS": "https://a.example, https://b.example/"}).cors()
+    cors = Settings.from_env({"SERVING_CORS_ORIGINS": "https://a.example, https://b.example/"}).cors()
     assert cors is not None
     assert cors["allow_origins"] == ["https://a.example", "https://b.example"]
     assert "authorization" in cors["allow_headers"]  # type: ignore[operator]

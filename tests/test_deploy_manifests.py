@@ -57,6 +57,6 @@ def test_deployment_logs_json_and_keeps_the_prediction_log_on_a_volume() -> None
     pod = load("deployment.yaml")["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     env = {e["name"]: e.get("value") for e in container["env"]}
-    assert env["IRIS_LOG_FORMAT"] == "json"
+    assert env["SERVING_LOG_FORMAT"] == "json"
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
-    assert mounts[env["IRIS_PREDICTION_LOG"]] in {v["name"] for v in pod["volumes"]}
+    assert mounts[env["SERVING_PREDICTION_LOG"]] in {v["name"] for v in pod["volumes"]}

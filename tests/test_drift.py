@@ -9,10 +9,10 @@ import bentoml
 import numpy as np
 import pytest
 
+from modelcard.card import ModelCard, read_card
 from monitoring.drift import CANNOT_CHECK, DRIFT, NO_DRIFT, main
 from monitoring.predlog import PredictionLog
-from monitoring.stats import binned_shares, class_mix_drift, psi, quantile_edges
-from serving.card import ModelCard
+from monitoring.stats import binned_shares, category_drift, class_mix_drift, psi, quantile_edges
 from serving.predictor import load_predictor
 
 
@@ -34,20 +34,32 @@ def test_class_mix_drift_sees_one_class_taking_over() -> None:
     assert class_mix_drift(balanced, ["a"] * 90 + ["b"] * 5 + ["c"] * 5, classes, 0.2).drifted
 
 
-def _log_predictions(directory: Path, tag: str, rows: np.ndarray) -> None:
+def test_category_drift_sees_one_value_taking_over_and_ignores_noise() -> None:
+    training = {"month-to-month": 550, "one_year": 250, "two_year": 200}
+    rng = np.random.default_rng(0)
+    like_training = list(rng.choice(list(training), 400, p=[0.55, 0.25, 0.2]))
+    steady = category_drift("contract", training, like_training, 0.2, 0.01)
+    assert not steady.drifted and steady.psi < 0.05 and steady.test == "chi-squared"
+    moved = category_drift("contract", training, ["month-to-month"] * 400, 0.2, 0.01)
+    assert moved.drifted and moved.pvalue < 1e-10 and moved.live_shares["month-to-month"] == 1.0
+    assert moved.reference_summary == "month-to-month 55%"
+
+
+def _log_predictions(directory: Path, tag: str, rows: list[dict]) -> None:
     """Predict the rows with the real model and log them, as the service does."""
     predictor = load_predictor(bentoml.models.get(tag), "auto")
-    log = PredictionLog(directory, tag, predictor.card.feature_names)
+    log = PredictionLog(directory, tag, predictor.card.features)
     for start in range(0, len(rows), 10):
-        chunk = rows[start : start + 10].tolist()
-        log.record(f"req-{start}", "batch", chunk, predictor.predict_rows(chunk), 0.001)
+        table = predictor.table(rows[start : start + 10])
+        log.record(f"req-{start}", "batch", table, predictor.predict(table), 0.001)
     log.close()
 
 
-def _training_rows(tag: str, count: int, seed: int = 7) -> tuple[ModelCard, np.ndarray]:
-    card = ModelCard.from_metadata(bentoml.models.get(tag).info.metadata)
-    table = np.array([[row[n] for n in card.feature_names] for row in card.reference])
-    return card, table[np.random.default_rng(seed).integers(0, len(table), count)]
+def _training_rows(tag: str, count: int, seed: int = 7) -> tuple[ModelCard, list[dict]]:
+    """`count` rows drawn from the model's training reference, without their labels."""
+    card = read_card(Path(bentoml.models.get(tag).path))
+    rows = [{k: v for k, v in row.items() if k != "label"} for row in card.reference]
+    return card, [rows[i] for i in np.random.default_rng(seed).integers(0, len(rows), count)]
 
 
 def test_logs_made_from_training_data_show_no_drift(trained_tag: str, tmp_path: Path) -> None:
@@ -65,8 +77,7 @@ def test_shifted_inputs_are_found_and_plotted(
 ) -> None:
     card, rows = _training_rows(trained_tag, 400)
     # Petals measured in the wrong unit by a new data source: petal length 1.5x, everything else untouched.
-    shifted = rows.copy()
-    shifted[:, card.feature_names.index("petal_length")] *= 1.5
+    shifted = [{**row, "petal_length": row["petal_length"] * 1.5} for row in rows]
     _log_predictions(tmp_path / "logs", trained_tag, shifted)
     status = main(["--log-dir", str(tmp_path / "logs"), "--report", str(tmp_path / "report")])
     assert status == DRIFT
@@ -83,9 +94,9 @@ def test_shifted_inputs_are_found_and_plotted(
 
 
 def test_a_class_taking_over_is_drift(trained_tag: str, tmp_path: Path) -> None:
-    card = ModelCard.from_metadata(bentoml.models.get(trained_tag).info.metadata)
-    setosa_rows = np.array([[row[n] for n in card.feature_names] for row in card.reference if row["label"] == "setosa"])
-    _log_predictions(tmp_path / "logs", trained_tag, setosa_rows[np.arange(200) % len(setosa_rows)])
+    card = read_card(Path(bentoml.models.get(trained_tag).path))
+    setosa_rows = [{k: v for k, v in row.items() if k != "label"} for row in card.reference if row["label"] == "setosa"]
+    _log_predictions(tmp_path / "logs", trained_tag, [setosa_rows[i % len(setosa_rows)] for i in range(200)])
     assert main(["--log-dir", str(tmp_path / "logs"), "--report", ""]) == DRIFT
 
 
@@ -119,3 +130,27 @@ def test_command_line_runs_as_a_module(trained_tag: str, tmp_path: Path, bentoml
     )
     assert result.returncode == NO_DRIFT, result.stderr
     assert "No drift found" in result.stdout and "petal_length" in result.stdout
+
+
+def test_churn_logs_like_training_show_no_drift(churn_tag: str, tmp_path: Path) -> None:
+    _, rows = _training_rows(churn_tag, 400)
+    _log_predictions(tmp_path / "logs", churn_tag, rows)
+    status = main(["--log-dir", str(tmp_path / "logs"), "--report", str(tmp_path / "report")])
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert status == NO_DRIFT, [f for f in report["features"] if f["drifted"]]
+    kinds = {f["feature"]: f["test"] for f in report["features"]}
+    assert kinds["contract"] == "chi-squared" and kinds["tenure"] == "KS" and kinds["seniorcitizen"] == "chi-squared"
+
+
+def test_churn_every_customer_on_month_to_month_flags_contract_only(churn_tag: str, tmp_path: Path) -> None:
+    card, rows = _training_rows(churn_tag, 400)
+    moved = [{**row, "contract": "month-to-month"} for row in rows]
+    _log_predictions(tmp_path / "logs", churn_tag, moved)
+    status = main(["--log-dir", str(tmp_path / "logs"), "--report", str(tmp_path / "report")])
+    assert status == DRIFT
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert {f["feature"] for f in report["features"] if f["drifted"]} == {"contract"}
+    contract = next(f for f in report["features"] if f["feature"] == "contract")
+    assert contract["live_shares"]["month-to-month"] == 1.0
+    html = (tmp_path / "report" / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == len(card.feature_names) + 1  # bars for categories, too

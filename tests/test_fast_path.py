@@ -12,7 +12,7 @@ from tests.fakes import SETOSA, VIRGINICA
 
 # The fast path takes application/json. BentoML's handler parses any media type it has no serde for as JSON,
 # so this type reaches BentoML's own code path with the same bytes.
-BENTOML_PATH = {"content-type": "application/vnd.iris-test+json"}
+BENTOML_PATH = {"content-type": "application/vnd.model-test+json"}
 FAST_PATH = {"content-type": "application/json"}
 
 CASES = [
@@ -28,7 +28,7 @@ CASES = [
 
 
 def test_fast_path_is_on_by_default(service_module) -> None:
-    assert any(cls is FastJSONRoutes for cls, _ in service_module.IrisClassifier.middlewares)
+    assert any(cls is FastJSONRoutes for cls, _ in service_module.Classifier.middlewares)
 
 
 @pytest.mark.parametrize(("path", "body"), CASES)

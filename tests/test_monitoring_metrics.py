@@ -1,4 +1,4 @@
-"""The prediction metrics: what each request adds to them, checked on a registry of the test's own."""
+"""The prediction metrics: what each request adds to them, by feature kind, checked on a registry of the test's own."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry, Histogram
 
-from monitoring.metrics import PredictionMetrics, error_kind, feature_buckets, observe_many
+from modelcard.table import FeatureTable
+from monitoring.metrics import PredictionMetrics, error_kind, observe_many
 from serving.predictor import Prediction
-from tests.fakes import CLASSES, FEATURES, make_card
+from tests.fakes import CHURN_ROW, CLASSES, FEATURES, make_card, make_churn_card
 
 
 def _prediction(class_name: str, probability: float) -> Prediction:
@@ -22,7 +23,11 @@ def registry() -> CollectorRegistry:
 
 @pytest.fixture
 def metrics(registry: CollectorRegistry) -> PredictionMetrics:
-    return PredictionMetrics(make_card(), "iris_clf:test", "onnx", registry=registry)
+    return PredictionMetrics(make_card(), "classifier_clf:test", "onnx", registry=registry)
+
+
+def _table(rows: list[list[float]]) -> FeatureTable:
+    return FeatureTable.from_records(make_card().features, [dict(zip(FEATURES, row, strict=True)) for row in rows])
 
 
 def _samples(registry: CollectorRegistry, name: str) -> dict[tuple[tuple[str, str], ...], float]:
@@ -50,28 +55,32 @@ def test_observe_many_matches_observe_one_by_one() -> None:
 def test_single_prediction_counts_class_confidence_and_features(
     metrics: PredictionMetrics, registry: CollectorRegistry
 ) -> None:
-    metrics.observe("api", [[5.1, 3.5, 1.4, 0.2]], [_prediction("setosa", 0.97)])
-    assert registry.get_sample_value("iris_predictions_total", {"class": "setosa", "source": "api"}) == 1
-    assert registry.get_sample_value("iris_predictions_total", {"class": "setosa", "source": "batch"}) == 0
-    assert registry.get_sample_value("iris_prediction_confidence_count", {"source": "api"}) == 1
-    assert registry.get_sample_value("iris_prediction_confidence_bucket", {"source": "api", "le": "0.95"}) == 0
-    assert registry.get_sample_value("iris_prediction_confidence_bucket", {"source": "api", "le": "0.99"}) == 1
-    assert registry.get_sample_value("iris_input_feature_sum", {"feature": "sepal_length"}) == pytest.approx(5.1)
+    metrics.observe("api", _table([[5.1, 3.5, 1.4, 0.2]]), [_prediction("setosa", 0.97)])
+    assert registry.get_sample_value("classifier_predictions_total", {"class": "setosa", "source": "api"}) == 1
+    assert registry.get_sample_value("classifier_predictions_total", {"class": "setosa", "source": "batch"}) == 0
+    assert registry.get_sample_value("classifier_prediction_confidence_count", {"source": "api"}) == 1
+    assert registry.get_sample_value("classifier_prediction_confidence_bucket", {"source": "api", "le": "0.95"}) == 0
+    assert registry.get_sample_value("classifier_prediction_confidence_bucket", {"source": "api", "le": "0.99"}) == 1
+    assert registry.get_sample_value("classifier_input_value_sum", {"feature": "sepal_length"}) == pytest.approx(5.1)
+    # Deciles of the fake card's training range [1, 7] are 1.6, 2.2, ...: 5.1 lies in the 7th (index 6).
+    assert registry.get_sample_value("classifier_input_decile_bucket", {"feature": "sepal_length", "le": "5.5"}) == 0
+    assert registry.get_sample_value("classifier_input_decile_bucket", {"feature": "sepal_length", "le": "6.5"}) == 1
+    assert registry.get_sample_value("classifier_input_decile_bucket", {"feature": "petal_width", "le": "-0.5"}) == 1
     # The fake card's training range is [1, 7] for every feature: only petal_width's 0.2 lies outside.
-    outside = _samples(registry, "iris_input_outside_training_range_total")
+    outside = _samples(registry, "classifier_input_outside_training_range_total")
     assert outside == {(("feature", f),): (1.0 if f == "petal_width" else 0.0) for f in FEATURES}
 
 
 def test_batch_counts_every_row(metrics: PredictionMetrics, registry: CollectorRegistry) -> None:
     rows = [[5.0, 3.0, 1.5, 0.5], [6.0, 3.0, 5.0, 2.0], [6.5, 3.0, 5.5, 2.5], [9.0, 3.0, 5.5, 2.5]]
     predictions = [_prediction("setosa", 0.9), *[_prediction("virginica", 0.55)] * 3]
-    metrics.observe("batch", rows, predictions)
-    assert registry.get_sample_value("iris_predictions_total", {"class": "virginica", "source": "batch"}) == 3
-    assert registry.get_sample_value("iris_predictions_total", {"class": "setosa", "source": "batch"}) == 1
-    assert registry.get_sample_value("iris_prediction_confidence_bucket", {"source": "batch", "le": "0.6"}) == 3
-    assert registry.get_sample_value("iris_input_feature_count", {"feature": "petal_length"}) == 4
-    assert registry.get_sample_value("iris_input_outside_training_range_total", {"feature": "sepal_length"}) == 1
-    assert registry.get_sample_value("iris_input_outside_training_range_total", {"feature": "petal_width"}) == 1
+    metrics.observe("batch", _table(rows), predictions)
+    assert registry.get_sample_value("classifier_predictions_total", {"class": "virginica", "source": "batch"}) == 3
+    assert registry.get_sample_value("classifier_predictions_total", {"class": "setosa", "source": "batch"}) == 1
+    assert registry.get_sample_value("classifier_prediction_confidence_bucket", {"source": "batch", "le": "0.6"}) == 3
+    assert registry.get_sample_value("classifier_input_value_count", {"feature": "petal_length"}) == 4
+    assert registry.get_sample_value("classifier_input_outside_training_range_total", {"feature": "sepal_length"}) == 1
+    assert registry.get_sample_value("classifier_input_outside_training_range_total", {"feature": "petal_width"}) == 1
 
 
 def test_errors_by_kind(metrics: PredictionMetrics, registry: CollectorRegistry) -> None:
@@ -79,7 +88,7 @@ def test_errors_by_kind(metrics: PredictionMetrics, registry: CollectorRegistry)
         metrics.count_error(status, "/prediction")
     counted = {
         dict(labels)["kind"]: value
-        for labels, value in _samples(registry, "iris_prediction_errors_total").items()
+        for labels, value in _samples(registry, "classifier_prediction_errors_total").items()
         if dict(labels)["endpoint"] == "/prediction"
     }
     assert counted == {
@@ -95,8 +104,8 @@ def test_errors_by_kind(metrics: PredictionMetrics, registry: CollectorRegistry)
 def test_model_info_gauge_names_tag_runtime_and_accuracy(
     metrics: PredictionMetrics, registry: CollectorRegistry
 ) -> None:
-    labels = {"model": "iris_clf:test", "runtime": "onnx", "accuracy": "0.9500"}
-    assert registry.get_sample_value("iris_model_info", labels) == 1
+    labels = {"model": "classifier_clf:test", "runtime": "onnx", "accuracy": "0.9500"}
+    assert registry.get_sample_value("classifier_model_info", labels) == 1
 
 
 @pytest.mark.parametrize(("status", "kind"), [(200, None), (404, "client"), (422, "validation"), (503, "internal")])
@@ -104,7 +113,55 @@ def test_error_kind(status: int, kind: str | None) -> None:
     assert error_kind(status) == kind
 
 
-def test_feature_buckets_cover_the_training_range_with_room() -> None:
-    buckets = feature_buckets(make_card())
-    assert buckets == sorted(buckets)
-    assert buckets[0] > 0 and buckets[-1] >= 7.0 * 1.25
+def test_the_batch_and_single_paths_count_the_same(registry: CollectorRegistry) -> None:
+    rows = [[0.5, 3.0, 1.5, 0.5], [6.0, 3.0, 5.0, 2.0], [7.0, 1.0, 9.5, 2.5]]
+    one, many = CollectorRegistry(), CollectorRegistry()
+    single = PredictionMetrics(make_card(), "m", "onnx", registry=one)
+    for row in rows:
+        single.observe("api", _table([row]), [_prediction("setosa", 0.9)])
+    PredictionMetrics(make_card(), "m", "onnx", registry=many).observe(
+        "api", _table(rows), [_prediction("setosa", 0.9)] * 3
+    )
+    for name in ("classifier_input_decile_bucket", "classifier_input_outside_training_range_total"):
+        assert _samples(many, name) == _samples(one, name), name
+
+
+def test_categories_booleans_and_blanks_are_counted_by_value(registry: CollectorRegistry) -> None:
+    card = make_churn_card()
+    metrics = PredictionMetrics(card, "churn_clf:test", "onnx", registry=registry)
+    rows = [CHURN_ROW, {**CHURN_ROW, "contract": "two_year", "seniorcitizen": True, "paymentmethod": None}]
+    predictions = [Prediction("yes", 0.8, {"no": 0.2, "yes": 0.8})] * 2
+    metrics.observe("batch", FeatureTable.from_records(card.features, rows), predictions)
+    metrics.observe("api", FeatureTable.from_records(card.features, rows[:1]), predictions[:1])
+    count = registry.get_sample_value
+    assert count("classifier_input_category_total", {"feature": "contract", "value": "month-to-month"}) == 2
+    assert count("classifier_input_category_total", {"feature": "contract", "value": "two_year"}) == 1
+    assert count("classifier_input_category_total", {"feature": "contract", "value": "one_year"}) == 0
+    assert count("classifier_input_category_total", {"feature": "seniorcitizen", "value": "true"}) == 1
+    assert count("classifier_input_category_total", {"feature": "seniorcitizen", "value": "false"}) == 2
+    assert count("classifier_input_missing_total", {"feature": "paymentmethod"}) == 1
+    assert count("classifier_input_missing_total", {"feature": "totalcharges"}) == 3
+    assert count("classifier_input_value_count", {"feature": "tenure"}) == 3
+    assert count("classifier_input_unseen_category_total", {"feature": "contract"}) == 0
+    metrics.count_unseen("contract")
+    assert count("classifier_input_unseen_category_total", {"feature": "contract"}) == 1
+
+
+def test_category_series_are_bounded() -> None:
+    from modelcard.card import FeatureKind, FeatureSpec
+
+    many = {f"value-{i:03d}": 100 - i for i in range(80)}
+    card = make_churn_card().model_copy(
+        update={
+            "features": [
+                FeatureSpec(name="city", kind=FeatureKind.CATEGORY, dtype="str", nullable=False, categories=many)
+            ]
+        }
+    )
+    registry = CollectorRegistry()
+    metrics = PredictionMetrics(card, "m", "onnx", registry=registry)
+    table = FeatureTable.from_records(card.features, [{"city": "value-079"}, {"city": "value-000"}])
+    metrics.observe("batch", table, [Prediction("yes", 0.8, {"no": 0.2, "yes": 0.8})] * 2)
+    values = {dict(labels)["value"] for labels in _samples(registry, "classifier_input_category_total")}
+    assert len(values) == 31 and "(other)" in values
+    assert registry.get_sample_value("classifier_input_category_total", {"feature": "city", "value": "(other)"}) == 1

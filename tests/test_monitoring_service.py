@@ -33,12 +33,12 @@ def _logged(request_id: str, home: Path, rows: int = 1, timeout: float = 5.0) ->
     raise AssertionError(f"request {request_id} not in the prediction log in {directory}")
 
 
-@pytest.mark.parametrize("content_type", ["application/json", "application/vnd.iris-test+json"])
+@pytest.mark.parametrize("content_type", ["application/json", "application/vnd.model-test+json"])
 def test_prediction_is_counted_and_logged_under_the_callers_request_id(
     http_client: TestClient, bentoml_home: Path, trained_tag: str, content_type: str
 ) -> None:
     # The second content type takes BentoML's own handler instead of the fast path: both must report.
-    before = _count("iris_predictions_total", **{"class": "virginica", "source": "api"})
+    before = _count("classifier_predictions_total", **{"class": "virginica", "source": "api"})
     request_id = "fast-path" if content_type == "application/json" else "bentoml-handler"
     response = http_client.post(
         "/prediction",
@@ -47,7 +47,7 @@ def test_prediction_is_counted_and_logged_under_the_callers_request_id(
     )
     assert response.status_code == 200
     assert response.headers["x-request-id"] == request_id
-    assert _count("iris_predictions_total", **{"class": "virginica", "source": "api"}) == before + 1
+    assert _count("classifier_predictions_total", **{"class": "virginica", "source": "api"}) == before + 1
     (record,) = _logged(request_id, bentoml_home)
     assert record["features"] == VIRGINICA
     assert (record["class"], record["model"], record["source"]) == ("virginica", trained_tag, "api")
@@ -56,11 +56,11 @@ def test_prediction_is_counted_and_logged_under_the_callers_request_id(
 
 
 def test_batch_rows_share_the_generated_request_id(http_client: TestClient, bentoml_home: Path) -> None:
-    before = _count("iris_predictions_total", **{"class": "setosa", "source": "batch"})
+    before = _count("classifier_predictions_total", **{"class": "setosa", "source": "batch"})
     response = http_client.post("/predict_batch", json=[SETOSA, VIRGINICA, SETOSA])
     request_id = response.headers["x-request-id"]
     assert len(request_id) == 32
-    assert _count("iris_predictions_total", **{"class": "setosa", "source": "batch"}) == before + 2
+    assert _count("classifier_predictions_total", **{"class": "setosa", "source": "batch"}) == before + 2
     records = _logged(request_id, bentoml_home, rows=3)
     assert [r["row"] for r in records] == [0, 1, 2]
     assert [r["class"] for r in records] == ["setosa", "virginica", "setosa"]
@@ -81,24 +81,24 @@ def test_an_unusable_request_id_is_replaced(http_client: TestClient) -> None:
     ],
 )
 def test_refused_requests_are_counted_by_kind(http_client: TestClient, send: dict, kind: str) -> None:
-    before = _count("iris_prediction_errors_total", kind=kind, endpoint="/prediction")
+    before = _count("classifier_prediction_errors_total", kind=kind, endpoint="/prediction")
     response = http_client.post("/prediction", **send)
     assert 400 <= response.status_code < 500
     assert "x-request-id" in response.headers
-    assert _count("iris_prediction_errors_total", kind=kind, endpoint="/prediction") == before + 1
+    assert _count("classifier_prediction_errors_total", kind=kind, endpoint="/prediction") == before + 1
 
 
 def test_model_info_metric(http_client: TestClient, trained_tag: str, service_module: object) -> None:
     runtime = service_module.predictor.runtime.name  # type: ignore[attr-defined]
     accuracy = f"{service_module.card.metrics.accuracy:.4f}"  # type: ignore[attr-defined]
-    assert _count("iris_model_info", model=trained_tag, runtime=runtime, accuracy=accuracy) == 1
+    assert _count("classifier_model_info", model=trained_tag, runtime=runtime, accuracy=accuracy) == 1
 
 
 def test_ui_predictions_are_counted_with_source_ui(http_client: TestClient, service_module: object) -> None:
-    before = _count("iris_predictions_total", **{"class": "setosa", "source": "ui"})
+    before = _count("classifier_predictions_total", **{"class": "setosa", "source": "ui"})
     (prediction,) = service_module.predict_records_for_ui([SETOSA])  # type: ignore[attr-defined]
     assert prediction.class_name == "setosa"
-    assert _count("iris_predictions_total", **{"class": "setosa", "source": "ui"}) == before + 1
+    assert _count("classifier_predictions_total", **{"class": "setosa", "source": "ui"}) == before + 1
 
 
 def test_json_logs_carry_the_request_id(capsys: pytest.CaptureFixture[str]) -> None:
@@ -125,9 +125,9 @@ def test_an_internal_failure_is_a_bare_500_counted_as_internal(
         raise RuntimeError("secret detail from deep inside the model")
 
     monkeypatch.setattr(service_module.predictor.runtime, "predict_proba", broken)  # type: ignore[attr-defined]
-    before = _count("iris_prediction_errors_total", kind="internal", endpoint="/prediction")
+    before = _count("classifier_prediction_errors_total", kind="internal", endpoint="/prediction")
     client = TestClient(http_client.app, raise_server_exceptions=False)
     response = client.post("/prediction", json=SETOSA)
     assert response.status_code == 500
     assert "secret detail" not in response.text and "Traceback" not in response.text
-    assert _count("iris_prediction_errors_total", kind="internal", endpoint="/prediction") == before + 1
+    assert _count("classifier_prediction_errors_total", kind="internal", endpoint="/prediction") == before + 1

@@ -7,13 +7,20 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from modelcard.table import FeatureTable
 from monitoring.predlog import PredictionLog, read_records
 from monitoring.retention import Retention, closed, log_files, to_delete
 from serving.predictor import Prediction
-from tests.fakes import CLASSES, FEATURES
+from tests.fakes import CHURN_ROW, CLASSES, FEATURES, make_card, make_churn_card
 
 ROW = [5.1, 3.5, 1.4, 0.2]
 SETOSA = Prediction("setosa", 0.9, dict(zip(CLASSES, [0.9, 0.05, 0.05], strict=True)))
+SPECS = make_card().features
+
+
+def rows(*values: list[float]) -> FeatureTable:
+    """Iris-like rows as the table the service logs."""
+    return FeatureTable.from_records(SPECS, [dict(zip(FEATURES, row, strict=True)) for row in values])
 
 
 def _wait_for_lines(directory: Path, count: int, timeout: float = 5.0) -> list[dict]:
@@ -27,9 +34,9 @@ def _wait_for_lines(directory: Path, count: int, timeout: float = 5.0) -> list[d
 
 
 def test_each_request_becomes_one_line_with_request_id_model_and_latency(tmp_path: Path) -> None:
-    log = PredictionLog(tmp_path, "iris_clf:v1", FEATURES, flush_every_s=0.05)
-    log.record("req-1", "api", [ROW], [SETOSA], 0.0012)
-    log.record("req-2", "batch", [ROW, [6.7, 3.0, 5.2, 2.3]], [SETOSA, SETOSA], 0.004)
+    log = PredictionLog(tmp_path, "iris_clf:v1", SPECS, flush_every_s=0.05)
+    log.record("req-1", "api", rows(ROW), [SETOSA], 0.0012)
+    log.record("req-2", "batch", rows(ROW, [6.7, 3.0, 5.2, 2.3]), [SETOSA, SETOSA], 0.004)
     lines = _wait_for_lines(tmp_path, 2)
     log.close()
     assert lines[0] == {
@@ -50,8 +57,8 @@ def test_each_request_becomes_one_line_with_request_id_model_and_latency(tmp_pat
 
 
 def test_read_records_gives_one_record_per_row(tmp_path: Path) -> None:
-    log = PredictionLog(tmp_path, "iris_clf:v1", FEATURES)
-    log.record("req-2", "batch", [ROW, [6.7, 3.0, 5.2, 2.3]], [SETOSA, SETOSA], 0.004)
+    log = PredictionLog(tmp_path, "iris_clf:v1", SPECS)
+    log.record("req-2", "batch", rows(ROW, [6.7, 3.0, 5.2, 2.3]), [SETOSA, SETOSA], 0.004)
     log.close()
     first, second = read_records(tmp_path)
     assert (first["request_id"], first["row"], second["row"]) == ("req-2", 0, 1)
@@ -60,17 +67,17 @@ def test_read_records_gives_one_record_per_row(tmp_path: Path) -> None:
 
 
 def test_close_writes_what_is_queued(tmp_path: Path) -> None:
-    log = PredictionLog(tmp_path, "iris_clf:v1", FEATURES)
+    log = PredictionLog(tmp_path, "iris_clf:v1", SPECS)
     for index in range(500):
-        log.record(f"req-{index}", "api", [ROW], [SETOSA], 0.001)
+        log.record(f"req-{index}", "api", rows(ROW), [SETOSA], 0.001)
     log.close()
     assert len(read_records(tmp_path)) == 500
 
 
 def test_a_full_queue_drops_and_counts_instead_of_blocking(tmp_path: Path) -> None:
     dropped: list[int] = []
-    log = PredictionLog(tmp_path, "iris_clf:v1", FEATURES, max_pending=0, on_drop=dropped.append)
-    log.record("req-1", "batch", [ROW, ROW], [SETOSA, SETOSA], 0.001)
+    log = PredictionLog(tmp_path, "iris_clf:v1", SPECS, max_pending=0, on_drop=dropped.append)
+    log.record("req-1", "batch", rows(ROW, ROW), [SETOSA, SETOSA], 0.001)
     log.close()
     assert dropped == [2] and log.dropped == 2
     assert read_records(tmp_path) == []
@@ -114,7 +121,7 @@ def test_retention_deletes_files_past_the_age_limit_and_keeps_what_may_be_writte
     foreign = tmp_path / "predictions-notes.jsonl"
     foreign.write_text("not ours")
     log = PredictionLog(
-        tmp_path, "m", FEATURES, retention=Retention(max_age_days=30), clock=lambda: now.timestamp(), flush_every_s=60
+        tmp_path, "m", SPECS, retention=Retention(max_age_days=30), clock=lambda: now.timestamp(), flush_every_s=60
     )
     deleted = log.apply_retention()
     log.close()
@@ -147,8 +154,8 @@ def test_a_busy_writer_starts_new_segments_and_retention_runs_while_it_writes(tm
     now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
     _old_file(tmp_path, "2026-01-01", "gone-1", 0, 10)
     retention = Retention(max_age_days=30, max_bytes=1000 * 2**10, every_s=0.05)
-    log = PredictionLog(tmp_path, "m", FEATURES, retention=retention, clock=lambda: now.timestamp(), flush_every_s=0.02)
-    batch = [ROW] * 1000
+    log = PredictionLog(tmp_path, "m", SPECS, retention=retention, clock=lambda: now.timestamp(), flush_every_s=0.02)
+    batch = rows(*[ROW] * 1000)
     for index in range(12):  # ~40 KB per line, the segment limit is 128 KiB
         log.record(f"req-{index}", "batch", batch, [SETOSA] * 1000, 0.01)
         time.sleep(0.03)
@@ -163,15 +170,15 @@ def test_an_unwritable_folder_drops_counts_logs_once_and_recovers(tmp_path: Path
     blocked = tmp_path / "log"
     blocked.write_text("a file where the folder should be")  # mkdir and open fail, as on a read-only disk
     dropped: list[int] = []
-    log = PredictionLog(blocked, "m", FEATURES, on_drop=dropped.append, flush_every_s=0.02)
+    log = PredictionLog(blocked, "m", SPECS, on_drop=dropped.append, flush_every_s=0.02)
     with caplog.at_level("ERROR", logger="monitoring.predlog"):
         for index in range(5):
-            log.record(f"lost-{index}", "api", [ROW], [SETOSA], 0.001)
+            log.record(f"lost-{index}", "api", rows(ROW), [SETOSA], 0.001)
             time.sleep(0.05)
     assert sum(dropped) == 5 and log.dropped == 5
     assert len([r for r in caplog.records if r.levelname == "ERROR"]) == 1
     blocked.unlink()  # space is back
-    log.record("kept", "api", [ROW], [SETOSA], 0.001)
+    log.record("kept", "api", rows(ROW), [SETOSA], 0.001)
     log.close()
     assert [r["request_id"] for r in read_records(blocked)] == ["kept"]
     assert sum(dropped) == 5
@@ -191,11 +198,32 @@ def test_a_write_cut_short_keeps_whole_lines_and_counts_the_rest(tmp_path: Path,
         raise OSError(errno.ENOSPC, "No space left on device")
 
     dropped: list[int] = []
-    log = PredictionLog(tmp_path, "m", FEATURES, on_drop=dropped.append, flush_every_s=3600)
+    log = PredictionLog(tmp_path, "m", SPECS, on_drop=dropped.append, flush_every_s=3600)
     monkeypatch.setattr("monitoring.predlog.os.write", full_disk_after_150_bytes)
     for index in range(3):
-        log.record(f"r{index}", "api", [ROW], [SETOSA], 0.001)
+        log.record(f"r{index}", "api", rows(ROW), [SETOSA], 0.001)
     log.close()  # one write of three ~260-byte lines: 150 bytes make it, then the disk is full
     (path,) = tmp_path.glob("*.jsonl")
     assert path.read_bytes() == b""  # the torn first line was cut off again
     assert sum(dropped) == 3
+
+
+def test_every_kind_is_logged_as_json_values_with_nulls_for_blanks(tmp_path: Path) -> None:
+    card = make_churn_card()
+    log = PredictionLog(tmp_path, "churn_clf:v1", card.features, flush_every_s=0.02)
+    table = FeatureTable.from_records(
+        card.features, [CHURN_ROW, {**CHURN_ROW, "seniorcitizen": True, "paymentmethod": None}]
+    )
+    answer = Prediction("yes", 0.8, {"no": 0.2, "yes": 0.8})
+    log.record("req-1", "batch", table, [answer, answer], 0.002)
+    log.close()
+    (line,) = [json.loads(text) for path in tmp_path.glob("*.jsonl") for text in path.read_text().splitlines()]
+    assert line["features"] == {
+        "tenure": [12, 12],
+        "monthlycharges": [70.5, 70.5],
+        "totalcharges": [None, None],
+        "seniorcitizen": [False, True],
+        "contract": ["month-to-month", "month-to-month"],
+        "paymentmethod": ["electronic_check", None],
+    }
+    assert read_records(tmp_path)[1]["features"]["paymentmethod"] is None

@@ -1,34 +1,39 @@
-"""The predictor: probabilities in, class names out, one path for the API and the UI."""
+"""The predictor: a table of features in, class names out, one path for the API and the UI."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from serving.predictor import Predictor, SklearnRuntime, choose_runtime
-from tests.fakes import CLASSES, SETOSA, FixedRuntime, make_card
+from tests.fakes import CHURN_ROW, CLASSES, SETOSA, FixedRuntime, make_card, make_churn_card
 
 
 def test_predicts_argmax_class_with_all_probabilities() -> None:
     predictor = Predictor("iris_clf:v1", make_card(), FixedRuntime([0.1, 0.7, 0.2]))
-    (prediction,) = predictor.predict_rows([[5.0, 3.0, 4.0, 1.3]])
+    (prediction,) = predictor.predict(predictor.table([SETOSA]))
     assert prediction.class_name == "versicolor"
     assert prediction.probability == pytest.approx(0.7)
     assert prediction.probabilities == pytest.approx(dict(zip(CLASSES, [0.1, 0.7, 0.2], strict=True)))
 
 
-def test_records_are_put_in_card_feature_order() -> None:
-    runtime = FixedRuntime([1.0, 0.0, 0.0])
-    predictor = Predictor("iris_clf:v1", make_card(), runtime)
-    shuffled = dict(reversed(list(SETOSA.items())))
-    predictor.predict_records([shuffled, SETOSA])
-    assert runtime.calls[0].tolist() == [[5.1, 3.5, 1.4, 0.2], [5.1, 3.5, 1.4, 0.2]]
+def test_records_become_one_typed_column_per_feature() -> None:
+    runtime = FixedRuntime([0.3, 0.7])
+    predictor = Predictor("churn_clf:v1", make_churn_card(), runtime)
+    shuffled = dict(reversed(list(CHURN_ROW.items())))
+    predictor.predict(predictor.table([shuffled, {**CHURN_ROW, "contract": "two_year", "totalcharges": 99.5}]))
+    (table,) = runtime.calls
+    assert list(table.columns) == [spec.name for spec in make_churn_card().features]
+    assert table.columns["tenure"].tolist() == [12.0, 12.0]
+    assert table.columns["contract"].tolist() == ["month-to-month", "two_year"]
+    assert str(table.columns["totalcharges"][0]) == "nan" and table.columns["totalcharges"][1] == 99.5
+    assert table.columns["seniorcitizen"].tolist() == [0.0, 0.0]
 
 
 def test_sklearn_runtime_is_used_without_onnx_file(tmp_path, iris_forest_file) -> None:
-    runtime = choose_runtime(iris_forest_file.parent, make_card(runtime="onnx"), "auto")
+    card = make_card(runtime="onnx")
+    runtime = choose_runtime(iris_forest_file.parent, card, "auto")
     assert isinstance(runtime, SklearnRuntime)
-    probabilities = runtime.predict_proba(np.array([list(SETOSA.values())]))
+    probabilities = runtime.predict_proba(Predictor("m", card, runtime).table([SETOSA]))
     assert probabilities.shape == (1, 3)
 
 

@@ -27,12 +27,12 @@ def test_scrape_config_and_rules_are_valid() -> None:
 
 
 def test_rules_pass_check_rules() -> None:
-    result = promtool("check", "rules", "rules/iris.rules.yml")
+    result = promtool("check", "rules", "rules/classifier.rules.yml")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_alert_unit_tests_pass() -> None:
-    result = promtool("test", "rules", "rules/iris.rules.test.yml")
+    result = promtool("test", "rules", "rules/classifier.rules.test.yml")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
 
@@ -45,9 +45,9 @@ def test_alert_unit_tests_pass() -> None:
     ],
 )
 def test_unit_tests_catch_a_changed_threshold(tmp_path: Path, find: str, replace: str) -> None:
-    rules = (PROMETHEUS / "rules" / "iris.rules.yml").read_text()
+    rules = (PROMETHEUS / "rules" / "classifier.rules.yml").read_text()
     assert find in rules
-    (tmp_path / "iris.rules.yml").write_text(rules.replace(find, replace, 1))
-    shutil.copy(PROMETHEUS / "rules" / "iris.rules.test.yml", tmp_path)
-    result = promtool("test", "rules", tmp_path / "iris.rules.test.yml")
+    (tmp_path / "classifier.rules.yml").write_text(rules.replace(find, replace, 1))
+    shutil.copy(PROMETHEUS / "rules" / "classifier.rules.test.yml", tmp_path)
+    result = promtool("test", "rules", tmp_path / "classifier.rules.test.yml")
     assert result.returncode != 0

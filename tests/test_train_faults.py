@@ -27,7 +27,7 @@ time.sleep(300)
 
 def _train(home: Path, notebook: Path, output: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "train", "--notebook", str(notebook), "--output-dir", str(output)],
+        [sys.executable, "-m", "train", "--notebook", str(notebook), "--name", "iris_clf", "--output-dir", str(output)],
         cwd=ROOT,
         env={**os.environ, "BENTOML_HOME": str(home)},
         stdout=subprocess.PIPE,
@@ -87,7 +87,8 @@ def test_two_trainings_at_once_both_store_a_whole_model(tmp_path: Path) -> None:
             "from serving.predictor import load_predictor\n"
             "for tag in sys.argv[1:]:\n"
             "    p = load_predictor(bentoml.models.get(tag), 'auto')\n"
-            "    assert p.predict_rows([[5.1, 3.5, 1.4, 0.2]])[0].class_name == 'setosa', tag\n"
+            "    row = dict(sepal_length=5.1, sepal_width=3.5, petal_length=1.4, petal_width=0.2)\n"
+            "    assert p.predict(p.table([row]))[0].class_name == 'setosa', tag\n"
             "print(bentoml.models.get('iris_clf:latest').tag)\n",
             *tags,
         ],

@@ -11,8 +11,9 @@ from types import FrameType
 
 import bentoml
 
+from train.checks import parse_gates
 from train.errors import Stopped, TrainingError
-from train.pipeline import TrainOptions, train
+from train.pipeline import DEFAULT_GATES, TrainOptions, train
 
 logger = logging.getLogger("train")
 
@@ -28,7 +29,9 @@ def parse_args(argv: list[str] | None = None) -> TrainOptions:
     parser.add_argument(
         "--notebook", type=Path, default=defaults.notebook, help="notebook to execute (default: %(default)s)"
     )
-    parser.add_argument("--name", default=defaults.name, help="model name in the store (default: %(default)s)")
+    parser.add_argument(
+        "--name", default=defaults.name, help="model name in the store (default: the notebook's name + _clf)"
+    )
     parser.add_argument("--model-var", default=defaults.model_var, help="kernel variable holding the fitted classifier")
     parser.add_argument(
         "--x-train-var", default=defaults.x_train_var, help="kernel variable holding the training features"
@@ -39,16 +42,32 @@ def parse_args(argv: list[str] | None = None) -> TrainOptions:
     parser.add_argument("--x-test-var", default=defaults.x_test_var, help="kernel variable holding the test features")
     parser.add_argument("--y-test-var", default=defaults.y_test_var, help="kernel variable holding the test labels")
     parser.add_argument(
-        "--min-accuracy",
-        type=float,
-        default=defaults.min_accuracy,
-        help="refuse to save below this test accuracy (default: %(default)s)",
+        "--preprocessor-var",
+        default=None,
+        help="kernel variable holding a preprocessor fitted apart from the model (e.g. a DictVectorizer); "
+        "the X variables then name the raw frames",
     )
+    parser.add_argument(
+        "--card-var",
+        default=defaults.card_var,
+        help="kernel variable with the notebook's title, feature descriptions and gate (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--gate",
+        action="append",
+        default=[],
+        metavar="METRIC=VALUE",
+        help="refuse to save unless the test METRIC reaches VALUE (repeatable; metrics: accuracy, "
+        "balanced_accuracy, f1_macro, roc_auc; log_loss is a maximum). Replaces the notebook's gate. "
+        f"Without any gate: {', '.join(f'{k}={v}' for k, v in DEFAULT_GATES.items())}",
+    )
+    parser.add_argument("--min-accuracy", type=float, default=None, help="the same as --gate accuracy=VALUE")
     parser.add_argument(
         "--limit-factor",
         type=float,
         default=defaults.limit_factor,
-        help="accept inputs up to max + this many training spans (default: %(default)s)",
+        help="numbers are accepted up to this many training ranges below the minimum and above the maximum "
+        "(default: %(default)s)",
     )
     parser.add_argument(
         "--no-onnx",
@@ -66,13 +85,21 @@ def parse_args(argv: list[str] | None = None) -> TrainOptions:
         "--timeout", type=int, default=defaults.timeout, help="seconds a single cell may run (default: %(default)s)"
     )
     args = parser.parse_args(argv)
-    try:
-        bentoml.Tag.from_taglike(args.name)
-    except ValueError as error:
-        parser.error(f"--name {args.name!r} is not a valid model name: {error}")
     if not args.notebook.is_file():
         parser.error(f"--notebook {args.notebook} does not exist")
-    return TrainOptions(**vars(args))
+    try:
+        gates = parse_gates(args.gate)
+    except ValueError as error:
+        parser.error(str(error))
+    if args.min_accuracy is not None:
+        gates["accuracy"] = args.min_accuracy
+    options = {k: v for k, v in vars(args).items() if k not in ("gate", "min_accuracy")}
+    result = TrainOptions(**options, gates=gates)
+    try:
+        bentoml.Tag.from_taglike(result.model_name)
+    except ValueError as error:
+        parser.error(f"model name {result.model_name!r} is not valid (use --name): {error}")
+    return result
 
 
 def _stop(signum: int, _frame: FrameType | None) -> None:

@@ -1,7 +1,8 @@
-"""Quality gates a model must pass before it may enter the model store."""
+"""Checks a model and its data must pass before they may enter the model store."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -10,43 +11,125 @@ from sklearn.base import is_classifier
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
+from modelcard.card import FeatureSpec, Metrics
+from modelcard.table import FeatureTable
+from train.describe import LOWER_IS_BETTER, METRIC_NAMES
 from train.errors import ModelCheckFailed
+from train.features import feature_kind
 
 
-def check_classifier(model: Any) -> None:
+def check_classifier(model: Any, name: str = "model") -> None:
     """Refuse anything that is not a fitted scikit-learn classifier with predict_proba."""
     if not is_classifier(model):
-        raise ModelCheckFailed(f"`model` is a {type(model).__name__}, not a scikit-learn classifier.")
+        raise ModelCheckFailed(f"`{name}` is a {type(model).__name__}, not a scikit-learn classifier.")
     if not hasattr(model, "predict_proba"):
         raise ModelCheckFailed(f"{type(model).__name__} has no predict_proba, so it cannot report probabilities.")
     try:
         check_is_fitted(model)
     except NotFittedError as error:
-        raise ModelCheckFailed(f"`model` is not fitted: call model.fit(...) in the notebook. ({error})") from error
+        raise ModelCheckFailed(f"`{name}` is not fitted: call {name}.fit(...) in the notebook. ({error})") from error
 
 
-def check_features(X_train: Any, X_test: Any) -> list[str]:
-    """Return the feature names, refusing data that is not a numeric, finite DataFrame with named columns."""
-    for name, frame in (("X_train", X_train), ("X_test", X_test)):
+def check_frames(frames: Mapping[str, Any]) -> list[str]:
+    """The feature names; refuse data that is not DataFrames with the same named columns of the same kinds."""
+    for name, frame in frames.items():
         if not isinstance(frame, pd.DataFrame):
             raise ModelCheckFailed(
                 f"`{name}` is a {type(frame).__name__}; it must be a pandas DataFrame so the features have names."
             )
-        non_numeric = [str(c) for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
-        if non_numeric:
-            raise ModelCheckFailed(f"`{name}` has non-numeric columns: {', '.join(non_numeric)}.")
-        if not np.isfinite(frame.to_numpy(dtype=float)).all():
-            raise ModelCheckFailed(f"`{name}` contains NaN or infinite values.")
-    names = [str(c) for c in X_train.columns]
-    if [str(c) for c in X_test.columns] != names:
-        raise ModelCheckFailed(f"`X_test` columns {list(X_test.columns)} differ from `X_train` columns {names}.")
+    (train_name, train), (test_name, test) = frames.items()
+    names = [str(c) for c in train.columns]
+    if len(set(names)) != len(names):
+        raise ModelCheckFailed(f"`{train_name}` has repeated column names: {names}.")
+    if [str(c) for c in test.columns] != names:
+        raise ModelCheckFailed(
+            f"`{test_name}` columns {list(test.columns)} differ from `{train_name}` columns {names}."
+        )
+    for column in names:
+        if len(test) and feature_kind(column, test[column]) != feature_kind(column, train[column]):
+            raise ModelCheckFailed(
+                f"column `{column}` is {train[column].dtype} in `{train_name}` but {test[column].dtype} in "
+                f"`{test_name}`: give both splits the same types."
+            )
     return names
 
 
-def check_accuracy(accuracy: float, min_accuracy: float) -> None:
-    """Refuse a model whose test accuracy is below the bar."""
-    if accuracy < min_accuracy:
+def check_labels(pairs: Mapping[tuple[str, str], tuple[Any, Any]]) -> None:
+    """Each split has one label per row, and no label is missing."""
+    for (x_name, y_name), (features, labels) in pairs.items():
+        if len(features) != len(labels):
+            raise ModelCheckFailed(f"`{x_name}` has {len(features)} rows but `{y_name}` has {len(labels)}.")
+        if pd.isna(pd.Series(np.asarray(labels, dtype=object))).any():
+            raise ModelCheckFailed(f"`{y_name}` has missing labels: drop those rows in the notebook.")
+
+
+def predict_test_set(model: Any, X_test: pd.DataFrame) -> np.ndarray:
+    """The model's probabilities on the test set; a model that raises is refused, naming the first bad row."""
+    try:
+        return np.asarray(model.predict_proba(X_test), dtype=np.float64)
+    except Exception as error:  # whatever the notebook's model raises, it cannot be served
+        bad = _first_failing_row(model, X_test)
+        where = f" on test row {bad} ({X_test.iloc[bad].to_dict()})" if bad is not None else ""
+        raise ModelCheckFailed(f"the model raised{where}: {type(error).__name__}: {error}") from error
+
+
+def _first_failing_row(model: Any, X_test: pd.DataFrame) -> int | None:
+    """The position of the first test row the model cannot predict alone."""
+    for position in range(len(X_test)):
+        try:
+            model.predict_proba(X_test.iloc[[position]])
+        except Exception:  # noqa: BLE001 - looking for the row, not handling the error
+            return position
+    return None
+
+
+def check_served_path(model: Any, features: list[FeatureSpec], X_test: pd.DataFrame, expected: np.ndarray) -> None:
+    """Requests rebuilt the way the service builds them must predict what the notebook's test frame does."""
+    rebuilt = FeatureTable.from_frame(features, X_test).to_frame(features)
+    try:
+        served = np.asarray(model.predict_proba(rebuilt), dtype=np.float64)
+    except Exception as error:  # the model accepts the notebook's frame but not the service's
         raise ModelCheckFailed(
-            f"test accuracy {accuracy:.4f} is below the required {min_accuracy:.4f}; "
-            "improve the model in the notebook or lower --min-accuracy deliberately."
+            f"the model cannot predict rows as the service sends them ({type(error).__name__}: {error}); "
+            "this is a bug in the training step, please report it with the notebook."
+        ) from error
+    mismatched = int((served.argmax(axis=1) != expected.argmax(axis=1)).sum())
+    gap = float(np.abs(served - expected).max()) if len(expected) else 0.0
+    if mismatched or gap > 1e-9:
+        raise ModelCheckFailed(
+            f"rows rebuilt as the service sends them predict differently ({mismatched} class changes, largest "
+            f"probability gap {gap:.2e}); the model may depend on dtypes the card cannot describe."
         )
+
+
+def parse_gates(texts: list[str]) -> dict[str, float]:
+    """`metric=threshold` pairs from the command line, metric names checked."""
+    gates = {}
+    for text in texts:
+        name, _, value = text.partition("=")
+        name = name.strip()
+        if name not in METRIC_NAMES:
+            raise ValueError(f"--gate {text!r}: the metric must be one of {', '.join(METRIC_NAMES)}")
+        try:
+            gates[name] = float(value)
+        except ValueError:
+            raise ValueError(f"--gate {text!r}: give a number, e.g. --gate {name}=0.8") from None
+    return gates
+
+
+def check_gates(metrics: Metrics, gates: Mapping[str, float]) -> None:
+    """Refuse a model that misses any gate (a minimum, or a maximum for log loss)."""
+    for name, threshold in gates.items():
+        value = metrics.value(name)
+        if value is None:
+            raise ModelCheckFailed(
+                f"test {name} could not be computed (a class is missing from the test set), so the gate "
+                f"{name}={threshold} cannot be checked; stratify the split in the notebook."
+            )
+        lower_is_better = name in LOWER_IS_BETTER
+        if (value > threshold) if lower_is_better else (value < threshold):
+            relation = "above the allowed" if lower_is_better else "below the required"
+            raise ModelCheckFailed(
+                f"test {name} {value:.4f} is {relation} {threshold:.4f}; improve the model in the notebook "
+                f"or change the gate (--gate {name}=...) deliberately."
+            )

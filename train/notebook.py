@@ -16,7 +16,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 
-from train.errors import MissingVariables, NotebookFailed
+from train.errors import MissingVariables, ModelCheckFailed, NotebookFailed
 
 logger = logging.getLogger(__name__)
 
@@ -24,11 +24,12 @@ logger = logging.getLogger(__name__)
 _EXPORT_CODE = """\
 import pickle as _pickle
 _wanted = {wanted!r}
+_optional = {optional!r}
 _missing = [_name for _name in _wanted if _name not in globals()]
 if _missing:
     raise NameError("notebook did not define: " + ", ".join(_missing))
 with open({path!r}, "wb") as _file:
-    _pickle.dump({{_name: globals()[_name] for _name in _wanted}}, _file, protocol=5)
+    _pickle.dump({{_name: globals()[_name] for _name in _wanted + _optional if _name in globals()}}, _file, protocol=5)
 """
 
 
@@ -47,8 +48,10 @@ def file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def run_notebook(path: Path, variables: list[str], output_dir: Path, timeout: int = 600) -> ExecutedNotebook:
-    """Execute every cell of the notebook at `path`, then export `variables` from its kernel."""
+def run_notebook(
+    path: Path, variables: list[str], output_dir: Path, timeout: int = 600, optional: list[str] | None = None
+) -> ExecutedNotebook:
+    """Execute every cell of the notebook at `path`, then export `variables` (and `optional` ones it defines)."""
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(
         notebook,
@@ -63,7 +66,7 @@ def run_notebook(path: Path, variables: list[str], output_dir: Path, timeout: in
     try:
         with tempfile.TemporaryDirectory(prefix="train-export-") as tmp, client.setup_kernel():
             _execute_cells(client, notebook, path)
-            objects = _export(client, variables, Path(tmp) / "objects.pkl", timeout)
+            objects = _export(client, variables, optional or [], Path(tmp) / "objects.pkl", timeout)
     finally:
         nbformat.write(notebook, executed_path)
         logger.info("Executed notebook written to %s", executed_path)
@@ -86,9 +89,11 @@ def _execute_cells(client: NotebookClient, notebook: NotebookNode, path: Path) -
             code_cells_run += 1
 
 
-def _export(client: NotebookClient, variables: list[str], target: Path, timeout: int) -> dict[str, Any]:
+def _export(
+    client: NotebookClient, variables: list[str], optional: list[str], target: Path, timeout: int
+) -> dict[str, Any]:
     """Pickle the named kernel variables to `target` from inside the kernel and load them here."""
-    code = _EXPORT_CODE.format(wanted=variables, path=str(target))
+    code = _EXPORT_CODE.format(wanted=variables, optional=optional, path=str(target))
     # Sent straight to the kernel client, so the exporting code never becomes part of the notebook.
     kernel_client: Any = client.kc  # an AsyncKernelClient while setup_kernel() is active
     reply = run_sync(kernel_client.execute_interactive)(code, timeout=timeout, store_history=False, output_hook=_ignore)
@@ -103,10 +108,29 @@ def _export(client: NotebookClient, variables: list[str], target: Path, timeout:
             f"could not export {', '.join(variables)} from the kernel: {content.get('ename')}: {content.get('evalue')}"
         )
     # Safe to unpickle: the file was written a moment ago by the kernel we started, into our own temp dir.
-    with target.open("rb") as file:
-        objects: dict[str, Any] = pickle.load(file)
+    try:
+        with target.open("rb") as file:
+            objects: dict[str, Any] = pickle.load(file)
+    except (AttributeError, ImportError) as error:
+        # A class defined in a notebook cell lives only in that kernel: the service could never load it either.
+        raise ModelCheckFailed(
+            f"the notebook's objects cannot be loaded outside its kernel ({error}). Classes or functions defined "
+            "in the notebook itself cannot be served: use scikit-learn's own (a FunctionTransformer of a numpy "
+            "function, say), or a package the service's requirements install."
+        ) from error
     return objects
 
 
 def _ignore(message: dict[str, Any]) -> None:
     """Swallow the export's IOPub messages instead of echoing them to our stdout."""
+
+
+def first_heading(notebook: NotebookNode) -> str | None:
+    """The text of the notebook's first Markdown heading, or None."""
+    for cell in notebook.cells:
+        if cell.cell_type != "markdown":
+            continue
+        for line in cell.source.splitlines():
+            if line.startswith("#"):
+                return line.lstrip("#").strip() or None
+    return None

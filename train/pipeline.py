@@ -3,25 +3,37 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import bentoml
-import numpy as np
 import pandas as pd
-import sklearn
 
-from serving.card import ModelCard
-from train.checks import check_accuracy, check_classifier, check_features
+from modelcard.card import Lineage, ModelCard
+from train.checks import (
+    check_classifier,
+    check_frames,
+    check_gates,
+    check_labels,
+    check_served_path,
+    predict_test_set,
+)
 from train.compile import CompiledModel, compile_to_onnx
-from train.describe import evaluate, feature_limits, feature_stats, pick_examples, reference_rows
-from train.errors import ModelCheckFailed
-from train.notebook import run_notebook
+from train.compose import check_composition, compose
+from train.describe import evaluate, pick_examples, reference_rows
+from train.features import DEFAULT_LIMIT_FACTOR, describe_features
+from train.lineage import fingerprint, git_commit, library_versions
+from train.notebook import ExecutedNotebook, first_heading, run_notebook
+from train.notes import CardNotes, read_notes
 from train.store import save_model
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "iris.ipynb"
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+DEFAULT_NOTEBOOK = NOTEBOOKS / "iris.ipynb"
+# Without a gate from the command line or the notebook, a model must at least be right this often.
+DEFAULT_GATES = {"accuracy": 0.9}
 
 
 @dataclass(frozen=True)
@@ -29,59 +41,125 @@ class TrainOptions:
     """What to train from, what to call the result, and the bar it must pass."""
 
     notebook: Path = DEFAULT_NOTEBOOK
-    name: str = "iris_clf"
+    name: str | None = None  # default: <notebook name>_clf, e.g. iris_clf
     model_var: str = "model"
     x_train_var: str = "X_train"
     y_train_var: str = "y_train"
     x_test_var: str = "X_test"
     y_test_var: str = "y_test"
-    min_accuracy: float = 0.9
-    limit_factor: float = 10.0
+    preprocessor_var: str | None = None
+    card_var: str = "model_card"
+    gates: dict[str, float] = field(default_factory=dict)  # empty: the notebook's gate, else DEFAULT_GATES
+    limit_factor: float = DEFAULT_LIMIT_FACTOR
     compile_onnx: bool = True
     output_dir: Path = Path("build")
     timeout: int = 600
 
+    @property
+    def model_name(self) -> str:
+        """The name in the model store."""
+        return self.name or f"{self.notebook.stem}_clf"
+
 
 def train(options: TrainOptions) -> bentoml.Tag:
     """Run the whole step and return the new model's tag; raise a TrainingError and store nothing on failure."""
-    variables = [options.model_var, options.x_train_var, options.y_train_var, options.x_test_var, options.y_test_var]
-    executed = run_notebook(options.notebook, variables, options.output_dir, options.timeout)
-    model, X_train, y_train, X_test, y_test = (executed.objects[name] for name in variables)
+    wanted = [options.model_var, options.x_train_var, options.y_train_var, options.x_test_var, options.y_test_var]
+    if options.preprocessor_var:
+        wanted.append(options.preprocessor_var)
+    executed = run_notebook(options.notebook, wanted, options.output_dir, options.timeout, optional=[options.card_var])
+    objects = executed.objects
+    X_train, y_train = objects[options.x_train_var], objects[options.y_train_var]
+    X_test, y_test = objects[options.x_test_var], objects[options.y_test_var]
 
-    check_classifier(model)
-    feature_names = check_features(X_train, X_test)
-    pairs = (
-        (options.x_train_var, X_train, options.y_train_var, y_train),
-        (options.x_test_var, X_test, options.y_test_var, y_test),
+    model = _servable_model(objects, options, X_train, X_test)
+    names = check_frames({options.x_train_var: X_train, options.x_test_var: X_test})
+    check_labels(
+        {
+            (options.x_train_var, options.y_train_var): (X_train, y_train),
+            (options.x_test_var, options.y_test_var): (X_test, y_test),
+        }
     )
-    for x_name, features, y_name, labels in pairs:
-        if len(features) != len(labels):
-            raise ModelCheckFailed(f"`{x_name}` has {len(features)} rows but `{y_name}` has {len(labels)}.")
+    notes = read_notes(objects.get(options.card_var), options.card_var, names)
+    features = describe_features(X_train, options.limit_factor, {n: f.model_dump() for n, f in notes.features.items()})
     class_names = [str(c) for c in model.classes_]
-    metrics = evaluate(model.predict(X_test), y_test, class_names)
-    logger.info("Test accuracy %.4f on %d rows", metrics.accuracy, metrics.n_test)
-    check_accuracy(metrics.accuracy, options.min_accuracy)
+    probabilities = predict_test_set(model, X_test)
+    check_served_path(model, features, X_test, probabilities)
+    metrics = evaluate(probabilities, y_test, class_names)
+    gates = options.gates or notes.gate or DEFAULT_GATES
+    logger.info(
+        "Test accuracy %.4f, balanced accuracy %.4f, ROC AUC %s on %d rows; gates %s",
+        metrics.accuracy,
+        metrics.balanced_accuracy,
+        "n/a" if metrics.roc_auc is None else f"{metrics.roc_auc:.4f}",
+        metrics.n_test,
+        gates,
+    )
+    check_gates(metrics, gates)
 
     compiled = (
-        compile_to_onnx(model, pd.concat([X_train, X_test]))
+        compile_to_onnx(model, features, pd.concat([X_train, X_test]))
         if options.compile_onnx
         else CompiledModel(None, "ONNX compilation turned off (--no-onnx)")
     )
-    stats = feature_stats(X_train)
     card = ModelCard(
-        feature_names=feature_names,
+        title=_title(notes, executed, options),
+        description=notes.description,
+        features=features,
         class_names=class_names,
         metrics=metrics,
-        feature_stats=stats,
-        feature_limits=feature_limits(stats, options.limit_factor),
-        examples=pick_examples(X_test, y_test, class_names),
-        reference=reference_rows(X_train, y_train),
-        estimator=f"{type(model).__module__}.{type(model).__qualname__}",
-        sklearn_version=sklearn.__version__,
+        gates=gates,
+        examples=pick_examples(features, X_test, y_test, class_names),
+        reference=reference_rows(features, X_train, y_train),
+        estimator=_estimator_name(objects[options.model_var]),
         runtime="onnx" if compiled.onnx_bytes is not None else "sklearn",
         runtime_note=compiled.note,
-        notebook=str(options.notebook),
-        notebook_sha256=executed.source_sha256,
-        n_train=int(np.shape(X_train)[0]),
+        preprocessor=_estimator_name(objects[options.preprocessor_var]) if options.preprocessor_var else None,
+        lineage=_lineage(options.notebook, executed, model, X_train, y_train, X_test, y_test),
+        n_train=len(X_train),
     )
-    return save_model(options.name, model, card, executed.notebook, compiled.onnx_bytes)
+    return save_model(options.model_name, model, card, executed.notebook, compiled.onnx_bytes)
+
+
+def _servable_model(objects: dict[str, Any], options: TrainOptions, X_train: Any, X_test: Any) -> Any:
+    """The notebook's classifier, composed with its separate preprocessor when the notebook kept one."""
+    model = objects[options.model_var]
+    check_classifier(model, options.model_var)
+    if not options.preprocessor_var:
+        return model
+    preprocessor = objects[options.preprocessor_var]
+    check_frames({options.x_train_var: X_train, options.x_test_var: X_test})
+    composed = compose(preprocessor, model, X_train)
+    names = f"`{options.preprocessor_var}` and `{options.model_var}`"
+    check_composition(composed, preprocessor, model, X_test, names)
+    logger.info("Composed %s into one pipeline from raw rows to probabilities", names)
+    return composed
+
+
+def _title(notes: CardNotes, executed: ExecutedNotebook, options: TrainOptions) -> str:
+    """The notebook's own title for its model, its first heading, or its file name."""
+    return notes.title or first_heading(executed.notebook) or options.notebook.stem.replace("_", " ")
+
+
+def _estimator_name(estimator: Any) -> str:
+    return f"{type(estimator).__module__}.{type(estimator).__qualname__}"
+
+
+def _lineage(
+    notebook: Path,
+    executed: ExecutedNotebook,
+    model: Any,
+    X_train: pd.DataFrame,
+    y_train: Any,
+    X_test: pd.DataFrame,
+    y_test: Any,
+) -> Lineage:
+    commit, dirty = git_commit(notebook)
+    return Lineage(
+        notebook=str(notebook),
+        notebook_sha256=executed.source_sha256,
+        git_commit=commit,
+        git_dirty=dirty,
+        train_fingerprint=fingerprint(X_train, y_train),
+        test_fingerprint=fingerprint(X_test, y_test),
+        libraries=library_versions(model),
+    )

@@ -11,17 +11,18 @@ import joblib
 import nbformat
 from nbformat import NotebookNode
 
-from serving.card import ModelCard
-from serving.files import EXECUTED_NOTEBOOK_FILE, ONNX_FILE, SKLEARN_FILE
+from modelcard.card import ModelCard
+from modelcard.files import CARD_FILE, EXECUTED_NOTEBOOK_FILE, ONNX_FILE, SKLEARN_FILE
 
 logger = logging.getLogger(__name__)
 
 
 def save_model(name: str, model: Any, card: ModelCard, notebook: NotebookNode, onnx_bytes: bytes | None) -> bentoml.Tag:
     """Save everything into one new model version; nothing reaches the store if any write fails."""
-    labels = {"source": "notebook", "notebook": Path(card.notebook).name, "runtime": card.runtime}
+    labels = {"source": "notebook", "notebook": Path(card.lineage.notebook).name, "runtime": card.runtime}
     # bentoml.models.create builds the model in a temp dir and moves it into the store only on a clean exit.
-    with bentoml.models.create(name, labels=labels, metadata=card.to_metadata()) as stored:
+    with bentoml.models.create(name, labels=labels, metadata=card.summary()) as stored:
+        Path(stored.path_of(CARD_FILE)).write_text(card.to_json())
         joblib.dump(model, stored.path_of(SKLEARN_FILE))
         if onnx_bytes is not None:
             Path(stored.path_of(ONNX_FILE)).write_bytes(onnx_bytes)

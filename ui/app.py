@@ -1,4 +1,8 @@
-"""The Gradio web UI: one flower, a CSV batch, and the model card. It calls the same predictor as the HTTP API."""
+"""The Gradio web UI: one row, a CSV batch, and the model card. It calls the same predictor as the HTTP API.
+
+Everything it shows comes from the model's card: the form (one input per feature, by kind), the labels
+and units, the picture, the example rows. Nothing in it is written for one data set.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +14,19 @@ from typing import Any
 
 import gradio as gr
 import pandas as pd
+from pydantic import ValidationError
 
-from serving.card import ModelCard
+from modelcard.card import ModelCard
 from serving.predictor import Prediction
 from serving.schemas import features_model
 from ui.batch import BatchFileError, read_batch_csv, results_csv
-from ui.card_view import confusion_table, feature_table, most_telling_pair, per_class_table
+from ui.card_view import METRIC_LABELS, confusion_table, feature_table, metrics_table, per_class_table
+from ui.form import FormError, form_inputs, read_form
+from ui.picture import THIS_ROW, choice_values, most_telling_choice, most_telling_pair, training_scatter, what_if
 
-PredictFn = Callable[[list[dict[str, float]]], list[Prediction]]
-YOUR_FLOWER = "your flower"
+# Records {feature: JSON value} in, one Prediction per record out.
+PredictFn = Callable[[list[dict[str, Any]]], list[Prediction]]
+PALETTE = ["#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf", "#e377c2", "#7f7f7f"]
 
 
 @dataclass(frozen=True)
@@ -30,91 +38,121 @@ class ModelSummary:
     runtime: str
 
 
-def build_ui(card: ModelCard, model: ModelSummary, predict: PredictFn, max_batch_rows: int) -> gr.Blocks:
-    """Three tabs: single prediction with a picture, CSV batch, model card. Links stay relative for path prefixes."""
-    with gr.Blocks(title=f"{model.tag} · iris classifier") as blocks:
+def build_ui(
+    card: ModelCard, model: ModelSummary, predict: PredictFn, max_batch_rows: int, explore: PredictFn | None = None
+) -> gr.Blocks:
+    """Three tabs: one row with a picture, CSV batch, model card. Links stay relative for path prefixes.
+
+    `predict` is recorded by monitoring; `explore` (the what-if picture's extra rows) is not.
+    """
+    with gr.Blocks(title=f"{card.title} · {model.tag}") as blocks:
         gr.Markdown(
-            f"# Iris species classifier\n"
-            f"Model `{model.tag}` · test accuracy **{card.metrics.accuracy:.1%}** on {card.metrics.n_test} rows · "
+            f"# {card.title}\n{card.description}\n\n"
+            f"Model `{model.tag}` · {_headline(card)} on {card.metrics.n_test:,} test rows · "
             f"runtime {model.runtime} · [API docs](../) · [metrics](../metrics) · [model JSON](../model)",
             elem_id="header",
         )
         with gr.Tab("Predict", id="predict"):
-            _single_tab(card, predict)
+            _single_tab(card, predict, explore or predict)
         with gr.Tab("Batch (CSV)", id="batch"):
-            _batch_tab(card, predict, max_batch_rows)
+            _batch_tab(card, predict, max_batch_rows, model.tag.split(":")[0])
         with gr.Tab("Model card", id="card"):
             _card_tab(card, model)
     return blocks
 
 
-def _single_tab(card: ModelCard, predict: PredictFn) -> None:
-    """Sliders bounded by the training ranges, the answer with a bar per class, and where the flower sits."""
-    names = card.feature_names
-    first = card.examples[0] if card.examples else {n: card.feature_stats[n].mean for n in names}
-    x, y = most_telling_pair(card)
-    reference = pd.DataFrame(card.reference, columns=[*names, "label"]).rename(columns={"label": "species"})
+def _headline(card: ModelCard) -> str:
+    """The metric the model was gated on (else accuracy), for the header."""
+    name = next(iter(card.gates), "accuracy")
+    value = card.metrics.value(name)
+    shown = "n/a" if value is None else (f"{value:.3f}" if name in ("log_loss", "roc_auc") else f"{value:.1%}")
+    return f"test {METRIC_LABELS.get(name, name)} **{shown}**"
 
-    def picture(row: dict[str, float]) -> pd.DataFrame:
-        return pd.concat([reference, pd.DataFrame([{**row, "species": YOUR_FLOWER}])], ignore_index=True)
 
-    def on_predict(*values: float) -> tuple[dict[str, float], str, pd.DataFrame]:
-        if any(v is None for v in values):
-            raise gr.Error("Fill in every measurement.")
-        row = dict(zip(names, map(float, values), strict=True))
+def _single_tab(card: ModelCard, predict: PredictFn, explore: PredictFn) -> None:
+    """The form, the answer with a bar per class, and a picture of where the row sits."""
+    inputs = form_inputs(card.features)
+    schema = features_model(card)
+    first = card.examples[0] if card.examples else {}
+    pair = most_telling_pair(card)
+    choice = None if pair else most_telling_choice(card)
+    colours = {THIS_ROW: "#d62728", **dict(zip(card.class_names, PALETTE, strict=False))}
+
+    def picture(row: dict[str, Any]) -> pd.DataFrame:
+        if pair is not None:
+            return training_scatter(card, pair, row)
+        if choice is not None:
+            return what_if(card, choice, row, explore)
+        return pd.DataFrame()
+
+    def on_predict(*values: Any) -> tuple[dict[str, float], str, pd.DataFrame]:
+        try:
+            row = read_form(inputs, values)
+            schema.model_validate({name: value for name, value in row.items() if value is not None})
+        except FormError as error:
+            raise gr.Error(str(error)) from None
+        except ValidationError as error:
+            problem = error.errors()[0]
+            raise gr.Error(f"{problem['loc'][0] if problem['loc'] else 'input'}: {problem['msg']}") from None
         (prediction,) = predict([row])
         verdict = f"## {prediction.class_name}\nprobability **{prediction.probability:.1%}**"
         return prediction.probabilities, verdict, picture(row)
 
     with gr.Row(equal_height=False):
         with gr.Column(min_width=280):
-            inputs = [
-                gr.Slider(
-                    minimum=card.feature_stats[n].min,
-                    maximum=card.feature_stats[n].max,
-                    value=first[n],
-                    step=0.1,
-                    label=f"{n.replace('_', ' ')} (cm)",
-                    elem_id=f"input-{n}",
-                )
-                for n in names
-            ]
+            components = [field.component(first.get(field.spec.name)) for field in inputs]
             button = gr.Button("Predict", variant="primary", elem_id="predict-button")
         with gr.Column(min_width=280):
-            verdict = gr.Markdown("Move the sliders or pick a test row, then press **Predict**.", elem_id="verdict")
+            verdict = gr.Markdown("Fill in the form or pick a test row, then press **Predict**.", elem_id="verdict")
             bars = gr.Label(num_top_classes=len(card.class_names), label="Probability per class", elem_id="bars")
-    palette = ["#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf"]
-    plot = gr.ScatterPlot(
-        # The pre-filled flower is in from the start, so the colour legend knows the "your flower" category.
-        value=picture({n: first[n] for n in names}),
-        x=x,
-        y=y,
-        color="species",
-        color_map={YOUR_FLOWER: "#d62728", **dict(zip(card.class_names, palette, strict=False))},
-        title="Your flower among the training data",
-        height=360,
-        elem_id="where",
-    )
-    gr.Examples(
-        examples=[[row[n] for n in names] for row in card.examples], inputs=inputs, label="Rows from the test set"
-    )
-    button.click(on_predict, inputs=inputs, outputs=[bars, verdict, plot], api_name="predict")
+    starting_row = {spec.name: first.get(spec.name) for spec in card.features}
+    if pair is not None:
+        plot: gr.components.Component = gr.ScatterPlot(
+            # The example row is in from the start, so the colour legend knows the "this row" category.
+            value=picture(starting_row),
+            x=pair[0],
+            y=pair[1],
+            color="class",
+            color_map=colours,
+            title=f"This row among the training data: {card.feature(pair[0]).label} by {card.feature(pair[1]).label}",
+            height=360,
+            elem_id="where",
+        )
+    elif choice is not None:
+        plot = gr.BarPlot(
+            value=None,
+            x=choice.name,
+            y="probability",
+            color="class",
+            color_map=colours,
+            sort=[str(v) for v in choice_values(choice)],
+            title=f"Probability of each class as {choice.label} varies, the rest as in the form",
+            height=360,
+            elem_id="where",
+        )
+    else:
+        plot = gr.Markdown(visible=False, elem_id="where")
+    if card.examples:
+        rows = [[field.shown(example.get(field.spec.name)) for field in inputs] for example in card.examples]
+        gr.Examples(examples=rows, inputs=components, label="Rows from the test set")
+    button.click(on_predict, inputs=components, outputs=[bars, verdict, plot], api_name="predict")
 
 
-def _batch_tab(card: ModelCard, predict: PredictFn, max_batch_rows: int) -> None:
+def _batch_tab(card: ModelCard, predict: PredictFn, max_batch_rows: int, file_stem: str) -> None:
     """Upload a CSV, see and download the results; a bad file gets a message naming the row or column."""
     names = card.feature_names
     schema = features_model(card)
-    template = _write_csv(pd.DataFrame([{n: e[n] for n in names} for e in card.examples]), "iris-template.csv")
+    template_rows = [{n: e.get(n) for n in names} for e in card.examples]
+    template = _write_csv(pd.DataFrame(template_rows, columns=names), f"{file_stem}-template.csv")
 
     def on_upload(path: str | None) -> tuple[str, Any, Any]:
         if path is None:
             return "", gr.update(value=None, visible=False), gr.update(visible=False)
         try:
-            frame = read_batch_csv(path, schema, names, max_batch_rows)
+            frame, records = read_batch_csv(path, schema, card.features, max_batch_rows)
         except BatchFileError as error:
             return f"**Cannot use this file.** {error}", gr.update(value=None, visible=False), gr.update(visible=False)
-        predictions = predict(frame[names].to_dict("records"))
+        predictions = predict(records)
         results = frame.assign(
             **{
                 "class": [p.class_name for p in predictions],
@@ -122,13 +160,16 @@ def _batch_tab(card: ModelCard, predict: PredictFn, max_batch_rows: int) -> None
             },
             **{f"p_{c}": [round(p.probabilities[c], 4) for p in predictions] for c in card.class_names},
         )
-        download = _write_csv(results, "iris-predictions.csv")
+        download = _write_csv(results, f"{file_stem}-predictions.csv")
         status = f"Predicted **{len(results):,}** rows."
         return status, gr.update(value=results, visible=True), gr.update(value=download, visible=True)
 
+    blanks = [spec.name for spec in card.features if spec.nullable]
     gr.Markdown(
-        f"Upload a CSV with a header row and the columns `{'`, `'.join(names)}` (cm); other columns are kept. "
-        f"At most {max_batch_rows:,} rows."
+        f"Upload a CSV with a header row and the columns `{'`, `'.join(names)}`; other columns are kept. "
+        "Text columns are read as their categories, true/false columns as yes/no, true/false or 1/0. "
+        + (f"An empty cell is a blank, accepted in `{'`, `'.join(blanks)}`. " if blanks else "")
+        + f"At most {max_batch_rows:,} rows."
     )
     with gr.Row():
         upload = gr.File(file_types=[".csv"], label="CSV file", elem_id="batch-file")
@@ -140,22 +181,33 @@ def _batch_tab(card: ModelCard, predict: PredictFn, max_batch_rows: int) -> None
 
 
 def _card_tab(card: ModelCard, model: ModelSummary) -> None:
-    """What the training step recorded: metrics, confusion matrix, feature ranges, provenance."""
+    """What the training step recorded: metrics, confusion matrix, features, provenance."""
+    lineage = card.lineage
+    commit = (
+        f" · git commit `{lineage.git_commit[:12]}`{' (notebook changed)' if lineage.git_dirty else ''}"
+        if lineage.git_commit
+        else ""
+    )
     gr.Markdown(
-        f"**Model** `{model.tag}` · created {model.creation_time} · estimator `{card.estimator}` · "
-        f"scikit-learn {card.sklearn_version} · runtime {model.runtime} ({card.runtime_note})\n\n"
-        f"**Test accuracy** {card.metrics.accuracy:.1%} on {card.metrics.n_test} rows · trained on {card.n_train} rows "
-        f"· notebook `{Path(card.notebook).name}` (sha256 `{card.notebook_sha256[:12]}…`) · "
+        f"**Model** `{model.tag}` · created {model.creation_time} · estimator `{card.estimator}`"
+        + (f" after `{card.preprocessor}`" if card.preprocessor else "")
+        + f" · runtime {model.runtime} ({card.runtime_note})\n\n"
+        f"Trained on {card.n_train:,} rows, tested on {card.metrics.n_test:,} · "
+        f"notebook `{Path(lineage.notebook).name}` "
+        f"(sha256 `{lineage.notebook_sha256[:12]}…`){commit} · "
+        f"training data fingerprint `{lineage.train_fingerprint[:12]}…` · "
+        f"scikit-learn {lineage.libraries.get('scikit-learn', '?')} · "
         f"[executed notebook with its plots](../model/notebook)",
         elem_id="card-summary",
     )
+    gr.Dataframe(metrics_table(card), label="Test metrics and quality gates", interactive=False)
     gr.Dataframe(per_class_table(card), label="Per-class metrics (test set)", interactive=False)
     gr.Dataframe(confusion_table(card), label="Confusion matrix (test set)", interactive=False)
-    gr.Dataframe(feature_table(card), label="Features (cm): training statistics and accepted range", interactive=False)
+    gr.Dataframe(feature_table(card), label="Features: training data and accepted input", interactive=False)
 
 
 def _write_csv(frame: pd.DataFrame, name: str) -> str:
     """Write `frame` to a fresh temp folder under `name` and return the path Gradio should serve."""
-    path = Path(tempfile.mkdtemp(prefix="iris-ui-")) / name
+    path = Path(tempfile.mkdtemp(prefix="model-ui-")) / name
     path.write_text(results_csv(frame))
     return str(path)

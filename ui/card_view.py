@@ -4,7 +4,28 @@ from __future__ import annotations
 
 import pandas as pd
 
-from serving.card import ModelCard
+from modelcard.card import FeatureKind, FeatureSpec, ModelCard
+
+METRIC_LABELS = {
+    "accuracy": "accuracy",
+    "balanced_accuracy": "balanced accuracy",
+    "f1_macro": "macro F1",
+    "log_loss": "log loss",
+    "roc_auc": "ROC AUC",
+}
+
+
+def metrics_table(card: ModelCard) -> pd.DataFrame:
+    """The headline test metrics, with the gate each had to clear."""
+    rows = []
+    for name, label in METRIC_LABELS.items():
+        value = card.metrics.value(name)
+        if name == "roc_auc" and card.metrics.positive_class:
+            label = f"{label} (of {card.metrics.positive_class})"
+        gate = card.gates.get(name)
+        bar = "" if gate is None else (f"≤ {gate:g}" if name == "log_loss" else f"≥ {gate:g}")
+        rows.append({"metric": label, "value": None if value is None else round(value, 4), "gate": bar})
+    return pd.DataFrame(rows)
 
 
 def per_class_table(card: ModelCard) -> pd.DataFrame:
@@ -27,29 +48,38 @@ def confusion_table(card: ModelCard) -> pd.DataFrame:
 
 
 def feature_table(card: ModelCard) -> pd.DataFrame:
-    """Training statistics and the accepted input range of every feature."""
+    """Each feature: its kind, what training saw, what the service accepts, and blanks."""
     return pd.DataFrame(
         [
             {
-                "feature": name,
-                "min": s.min,
-                "max": s.max,
-                "mean": s.mean,
-                "std": s.std,
-                "accepted": f"> {card.feature_limits[name].gt:g} and ≤ {card.feature_limits[name].le:g}",
+                "feature": spec.label,
+                "kind": spec.kind.value,
+                "in training": _seen(spec),
+                "accepted": _accepted(spec),
+                "blanks in training": spec.missing,
+                "description": spec.description,
             }
-            for name, s in card.feature_stats.items()
+            for spec in card.features
         ]
-    ).round(3)
+    )
 
 
-def most_telling_pair(card: ModelCard) -> tuple[str, str]:
-    """The two features whose class means differ most relative to the spread within classes."""
-    if not card.reference:
-        return card.feature_names[0], card.feature_names[min(1, len(card.feature_names) - 1)]
-    frame = pd.DataFrame(card.reference)
-    grouped = frame.groupby("label")[card.feature_names]
-    # A feature constant within each class but not across them separates perfectly: keep it on top.
-    separation = grouped.mean().var() / grouped.var().mean().clip(lower=1e-12)
-    first, second = separation.fillna(0).sort_values(ascending=False).index[:2]
-    return str(first), str(second)
+def _seen(spec: FeatureSpec) -> str:
+    if spec.stats is not None:
+        s = spec.stats
+        return f"{s.min:g} to {s.max:g}, mean {s.mean:.4g}, sd {s.std:.3g}"
+    if spec.kind is FeatureKind.BOOLEAN:
+        return f"true in {spec.true_count} rows"
+    counts = spec.categories or {}
+    shown = ", ".join(f"{value} ({count})" for value, count in list(counts.items())[:8])
+    return shown + (f", … {len(counts) - 8} more" if len(counts) > 8 else "")
+
+
+def _accepted(spec: FeatureSpec) -> str:
+    blank = "; or blank" if spec.nullable else ""
+    if spec.kind is FeatureKind.CATEGORY:
+        return f"one of the {len(spec.categories or {})} values seen{blank}"
+    if spec.kind is FeatureKind.BOOLEAN:
+        return f"true or false{blank}"
+    whole = "whole numbers " if spec.kind is FeatureKind.INTEGER else ""
+    return f"{whole}{spec.lower:g} to {spec.upper:g}{blank}"

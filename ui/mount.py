@@ -29,7 +29,7 @@ class PublicPathApp:
 def mount_blocks(
     app: FastAPI, blocks: gr.Blocks, path: str, public_prefix: str = "", max_file_bytes: int | None = None
 ) -> None:
-    """Mount `blocks` at `path`; with `public_prefix` (e.g. "/iris") URLs are built for prefix + path."""
+    """Mount `blocks` at `path`; with `public_prefix` (e.g. "/models/churn") URLs are built for prefix + path."""
     public_root = f"{public_prefix}{path}" if public_prefix else None
     gr.mount_gradio_app(app, blocks, path=path, root_path=public_root, max_file_size=max_file_bytes)
     if public_root is None:

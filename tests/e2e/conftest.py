@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,16 +39,34 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
-@pytest.fixture(scope="session")
-def bento_tag(trained_tag: str) -> str:
-    """`bentoml build` of this checkout, as a user would run it."""
+def build_bento(model_tag: str) -> str:
+    """`MODEL_TAG=<model_tag> bentoml build` of this checkout, as a user would run it; the bento's tag."""
     result = subprocess.run(
-        [BENTOML, "build", "--output", "tag"], cwd=ROOT, capture_output=True, text=True, check=False
+        [BENTOML, "build", "--output", "tag"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "MODEL_TAG": model_tag},
     )
     assert result.returncode == 0, result.stderr
     tag = result.stdout.strip().splitlines()[-1].removeprefix("__tag__:")
     info = json.loads(subprocess.run([BENTOML, "get", tag, "-o", "json"], capture_output=True, text=True).stdout)
-    assert [m["tag"] for m in info["services"][0]["models"]] == [trained_tag]
+    assert [m["tag"] for m in info["services"][0]["models"]] == [model_tag]
+    return tag
+
+
+@pytest.fixture(scope="session")
+def bento_tag(trained_tag: str) -> str:
+    """The iris model's bento."""
+    return build_bento(trained_tag)
+
+
+@pytest.fixture(scope="session")
+def churn_bento_tag(churn_tag: str) -> str:
+    """The churn model's bento: named after its model."""
+    tag = build_bento(churn_tag)
+    assert tag.startswith(f"{churn_tag.split(':')[0]}_service:")
     return tag
 
 
@@ -60,9 +79,19 @@ def served_bento(bento_tag: str, tmp_path_factory: pytest.TempPathFactory, artif
 
 
 @pytest.fixture(scope="session")
+def served_churn_bento(
+    churn_bento_tag: str, tmp_path_factory: pytest.TempPathFactory, artifacts: Path
+) -> Iterator[Server]:
+    """The churn bento served with no MODEL_TAG set: it serves the model it was built with."""
+    elsewhere = tmp_path_factory.mktemp("churn-elsewhere")
+    with serve(churn_bento_tag, cwd=elsewhere, log=artifacts / "serve-churn-bento.log") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
 def locked_bento(bento_tag: str, tmp_path_factory: pytest.TempPathFactory, artifacts: Path) -> Iterator[Server]:
     """The built bento with an API key, CORS for one origin, and JSON log lines."""
-    env = {"IRIS_API_KEY": API_KEY, "IRIS_CORS_ORIGINS": ALLOWED_ORIGIN, "IRIS_LOG_FORMAT": "json"}
+    env = {"SERVING_API_KEY": API_KEY, "SERVING_CORS_ORIGINS": ALLOWED_ORIGIN, "SERVING_LOG_FORMAT": "json"}
     log = artifacts / "serve-locked-bento.log"
     with serve(bento_tag, cwd=tmp_path_factory.mktemp("locked"), log=log, env=env) as server:
         yield server

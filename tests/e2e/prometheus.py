@@ -17,7 +17,7 @@ import yaml
 from benchmarks.servers import free_port, stop_group
 from tests.conftest import ROOT
 
-RULES = ROOT / "deploy" / "prometheus" / "rules" / "iris.rules.yml"
+RULES = ROOT / "deploy" / "prometheus" / "rules" / "classifier.rules.yml"
 SCRAPE_CONFIG = ROOT / "deploy" / "prometheus" / "prometheus.yml"
 
 

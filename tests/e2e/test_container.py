@@ -28,7 +28,7 @@ def pipeline(trained_tag: str, artifacts: Path) -> dict[str, str]:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        env={**os.environ, "SMOKE_PORT": "3911", "IRIS_MODEL_TAG": trained_tag},
+        env={**os.environ, "SMOKE_PORT": "3911", "MODEL_TAG": trained_tag},
     )
     (artifacts / "build-sh.log").write_text(result.stdout + result.stderr)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -41,7 +41,7 @@ def pipeline(trained_tag: str, artifacts: Path) -> dict[str, str]:
 def test_image_serves_the_trained_model(pipeline: dict[str, str], trained_tag: str) -> None:
     assert f'"model":"{trained_tag}"' in pipeline["stdout"], "the image carries the model the store has"
     assert "smoke: ready after" in pipeline["stdout"]
-    assert pipeline["image"].startswith("iris-classifier:")
+    assert pipeline["image"].startswith("iris-clf-service:")  # named after the bento, named after the model
 
 
 def test_image_runs_as_non_root(pipeline: dict[str, str]) -> None:

@@ -3,7 +3,8 @@
 Valid and invalid inputs alike (all of schemathesis's phases and checks), with a fixed seed and example
 budget so CI runs the same cases every time: no answer may be a 5xx, and every answer must match what the
 document says (status code, content type, body schema). Both request paths are fuzzed: the fast path and
-BentoML's own handler (IRIS_FAST_PATH=false).
+BentoML's own handler (SERVING_FAST_PATH=false); and the churn model, whose document has enums, integers,
+booleans and nullable fields.
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ SCHEMATHESIS = str(Path(sys.executable).parent / "schemathesis")
 def handler_bento(bento_tag: str, tmp_path_factory: pytest.TempPathFactory, artifacts: Path) -> Iterator[Server]:
     """The bento answering through BentoML's own handler instead of the fast path."""
     log = artifacts / "serve-bento-no-fast-path.log"
-    with serve(bento_tag, cwd=tmp_path_factory.mktemp("handler"), log=log, env={"IRIS_FAST_PATH": "false"}) as server:
+    with serve(
+        bento_tag, cwd=tmp_path_factory.mktemp("handler"), log=log, env={"SERVING_FAST_PATH": "false"}
+    ) as server:
         yield server
 
 
@@ -63,11 +66,14 @@ def fuzz(url: str, report: Path) -> tuple[int, str]:
     return result.returncode, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("path", ["fast path", "BentoML handler"])
+SERVERS = {"fast path": "served_bento", "BentoML handler": "handler_bento", "churn model": "served_churn_bento"}
+
+
+@pytest.mark.parametrize("path", list(SERVERS))
 def test_fuzzing_finds_no_5xx_and_no_departure_from_the_document(
     path: str, request: pytest.FixtureRequest, artifacts: Path
 ) -> None:
-    server: Server = request.getfixturevalue("served_bento" if path == "fast path" else "handler_bento")
+    server: Server = request.getfixturevalue(SERVERS[path])
     name = path.replace(" ", "-").lower()
     code, output = fuzz(server.url, artifacts / f"schemathesis-{name}.xml")
     (artifacts / f"schemathesis-{name}.txt").write_text(output)

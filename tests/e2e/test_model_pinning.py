@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 def test_bento_ignores_newer_model_and_source_tree_serves_latest(
     bento_tag: str, trained_tag: str, tmp_path: Path, artifacts: Path
 ) -> None:
-    newer = str(train(TrainOptions(notebook=notebooks.good(tmp_path), output_dir=tmp_path)))
+    newer = str(train(TrainOptions(notebook=notebooks.good(tmp_path), name="iris_clf", output_dir=tmp_path)))
     assert newer != trained_tag
 
     with serve(bento_tag, cwd=tmp_path, log=artifacts / "serve-pinned-bento.log") as server:

@@ -62,7 +62,7 @@ def log_dir(small_disk: Path) -> Path:
 def logging_bento(
     bento_tag: str, log_dir: Path, tmp_path_factory: pytest.TempPathFactory, artifacts: Path
 ) -> Iterator[Server]:
-    env = {"IRIS_PREDICTION_LOG": str(log_dir), "IRIS_PREDICTION_LOG_MAX_AGE_DAYS": "30"}
+    env = {"SERVING_PREDICTION_LOG": str(log_dir), "SERVING_PREDICTION_LOG_MAX_AGE_DAYS": "30"}
     log = artifacts / "serve-small-disk.log"
     with serve(bento_tag, cwd=tmp_path_factory.mktemp("small-disk-cwd"), log=log, env=env) as server:
         yield server
@@ -90,7 +90,7 @@ def _logged_ids(folder: Path) -> set[str]:
 
 def _dropped(server: Server) -> float:
     metrics = httpx.get(f"{server.url}/metrics").text
-    match = re.search(r"^iris_prediction_log_dropped_total (\S+)$", metrics, re.M)
+    match = re.search(r"^classifier_prediction_log_dropped_total (\S+)$", metrics, re.M)
     assert match, "no dropped-records metric"
     return float(match.group(1))
 

@@ -21,14 +21,14 @@ pytestmark = pytest.mark.slow
 
 VERSICOLOR = {"sepal_length": 5.9, "sepal_width": 2.8, "petal_length": 4.3, "petal_width": 1.3}
 SAMPLES = {"setosa": SETOSA, "versicolor": VERSICOLOR, "virginica": VIRGINICA}
-DASHBOARD = ROOT / "deploy" / "grafana" / "iris-dashboard.json"
+DASHBOARD = ROOT / "deploy" / "grafana" / "classifier-dashboard.json"
 
 
 @pytest.fixture(scope="module")
 def prometheus(served_bento: Server, tmp_path_factory: pytest.TempPathFactory, artifacts: Path) -> Iterator[Prometheus]:
     target = served_bento.url.removeprefix("http://")
     with run_prometheus(target, tmp_path_factory.mktemp("prometheus"), artifacts / "prometheus.log") as server:
-        assert server.wait_for('up{job="iris-classifier"}', 1.0) == 1.0, "Prometheus never scraped the service"
+        assert server.wait_for('up{job="model-service"}', 1.0) == 1.0, "Prometheus never scraped the service"
         yield server
 
 
@@ -39,7 +39,7 @@ def _settled(prometheus: Prometheus, promql: str) -> float:
 
 
 def _predictions(source: str, class_name: str) -> str:
-    return f'sum(iris_predictions_total{{source="{source}",class="{class_name}"}})'
+    return f'sum(classifier_predictions_total{{source="{source}",class="{class_name}"}})'
 
 
 def test_per_class_counters_rise_by_what_was_sent(served_bento: Server, prometheus: Prometheus) -> None:
@@ -74,14 +74,14 @@ def test_ui_predictions_are_counted_as_source_ui(served_bento: Server, prometheu
 
 
 def test_validation_errors_and_confidence_are_stored(served_bento: Server, prometheus: Prometheus) -> None:
-    errors = 'sum(iris_prediction_errors_total{kind="validation",endpoint="/prediction"})'
-    confident = 'sum(iris_prediction_confidence_count{source="api"})'
+    errors = 'sum(classifier_prediction_errors_total{kind="validation",endpoint="/prediction"})'
+    confident = 'sum(classifier_prediction_confidence_count{source="api"})'
     before_errors, before_confident = _settled(prometheus, errors), prometheus.value(confident)
     assert httpx.post(f"{served_bento.url}/prediction", json={**SETOSA, "sepal_width": None}).status_code == 400
     assert httpx.post(f"{served_bento.url}/prediction", json=SETOSA).status_code == 200
     assert prometheus.wait_for(errors, before_errors + 1) == before_errors + 1
     assert prometheus.wait_for(confident, before_confident + 1) == before_confident + 1
-    assert prometheus.value('count(iris_model_info{runtime="onnx"})') == 1
+    assert prometheus.value('count(classifier_model_info{runtime="onnx"})') == 1
 
 
 def test_alert_rules_load_and_evaluate_cleanly(prometheus: Prometheus) -> None:
@@ -89,23 +89,44 @@ def test_alert_rules_load_and_evaluate_cleanly(prometheus: Prometheus) -> None:
     groups = httpx.get(f"{prometheus.url}/api/v1/rules").json()["data"]["groups"]
     rules = [rule for group in groups for rule in group["rules"]]
     assert {r["name"] for r in rules if r["type"] == "alerting"} >= {
-        "IrisHighErrorRate",
-        "IrisHighLatencyP99",
-        "IrisNoTraffic",
-        "IrisLowConfidence",
-        "IrisInputDrift",
+        "ClassifierHighErrorRate",
+        "ClassifierHighLatencyP99",
+        "ClassifierNoTraffic",
+        "ClassifierLowConfidence",
+        "ClassifierInputDrift",
     }
     assert [(r["name"], r.get("lastError")) for r in rules if r["health"] != "ok"] == []
     # The service is up and busy: none of the page-worthy alerts may be pending or firing.
     alerts = httpx.get(f"{prometheus.url}/api/v1/alerts").json()["data"]["alerts"]
-    assert [a for a in alerts if a["labels"]["alertname"] in ("IrisClassifierDown", "IrisHighErrorRate")] == []
+    assert [a for a in alerts if a["labels"]["alertname"] in ("ClassifierDown", "ClassifierHighErrorRate")] == []
 
 
-def test_every_dashboard_query_runs_on_real_data(prometheus: Prometheus) -> None:
+@pytest.fixture(scope="module")
+def churn_prometheus(
+    served_churn_bento: Server, tmp_path_factory: pytest.TempPathFactory, artifacts: Path
+) -> Iterator[Prometheus]:
+    """A Prometheus of its own scraping the churn bento, whose features are of every kind."""
+    target = served_churn_bento.url.removeprefix("http://")
+    with run_prometheus(
+        target, tmp_path_factory.mktemp("prometheus-churn"), artifacts / "prometheus-churn.log"
+    ) as server:
+        assert server.wait_for('up{job="model-service"}', 1.0) == 1.0, "Prometheus never scraped the churn service"
+        yield server
+
+
+def test_every_dashboard_query_runs_on_real_data(served_churn_bento: Server, churn_prometheus: Prometheus) -> None:
+    card = httpx.get(f"{served_churn_bento.url}/model").json()["card"]
+    row = {k: v for k, v in card["examples"][0].items() if k != "label"}
+    with httpx.Client(base_url=served_churn_bento.url) as client:
+        for _ in range(3):
+            assert client.post("/prediction", json={**row, "totalcharges": None}).status_code == 200
+            assert client.post("/predict_batch", json=[row, row]).status_code == 200
+            assert client.post("/prediction", json={**row, "contract": "weekly"}).status_code == 400
+    time.sleep(5)  # two scrapes and a rule evaluation
     dashboard = json.loads(DASHBOARD.read_text())
     queries = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
-    assert len(queries) >= 10
+    assert len(queries) >= 14
     for query in queries:
         # Grafana's own variable; a plain range stands in for it.
-        result = prometheus.query(re.sub(r"\$__rate_interval", "1m", query))
+        result = churn_prometheus.query(re.sub(r"\$__rate_interval", "1m", query))
         assert result, f"no data for dashboard query {query}"

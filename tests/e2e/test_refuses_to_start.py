@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from serving.files import ONNX_FILE
+from modelcard.files import ONNX_FILE
 from tests.conftest import ROOT
 from tests.e2e.server import BENTOML
 
@@ -28,11 +28,11 @@ def serve_output(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 def test_unknown_model_tag(trained_tag: str) -> None:
-    result = serve_output({"IRIS_MODEL_TAG": "iris_clf:doesnotexist"})
+    result = serve_output({"MODEL_TAG": "iris_clf:doesnotexist"})
     assert result.returncode != 0
     lines = (result.stdout + result.stderr).strip().splitlines()
     assert lines[-1].startswith(
-        "iris_classifier cannot start: Model iris_clf:doesnotexist is not in the BentoML model store"
+        "The model service cannot start: Model iris_clf:doesnotexist is not in the BentoML model store"
     )
     assert "Traceback" not in result.stderr
 
@@ -42,9 +42,9 @@ def test_corrupt_model_file(trained_tag: str, bentoml_home: Path, tmp_path: Path
     home = tmp_path / "home"
     shutil.copytree(bentoml_home / "models" / name / version, home / "models" / name / version)
     (home / "models" / name / version / ONNX_FILE).write_bytes(b"not an onnx model")
-    result = serve_output({"BENTOML_HOME": str(home), "IRIS_MODEL_TAG": trained_tag})
+    result = serve_output({"BENTOML_HOME": str(home), "MODEL_TAG": trained_tag})
     assert result.returncode != 0
     last = (result.stdout + result.stderr).strip().splitlines()[-1]
-    assert last.startswith(f"iris_classifier cannot start: Model {trained_tag} in ")
+    assert last.startswith(f"The model service cannot start: Model {trained_tag} in ")
     assert "cannot be loaded" in last and "python -m train" in last
     assert "Traceback" not in result.stderr

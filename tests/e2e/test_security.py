@@ -40,7 +40,7 @@ def test_prediction_routes_need_the_key(locked_bento: Server) -> None:
 
 def test_python_client_passes_the_key_as_its_token(locked_bento: Server) -> None:
     with bentoml.SyncHTTPClient(locked_bento.url, token=KEY) as client:
-        assert client.prediction(VIRGINICA)["class"] == "virginica"
+        assert client.prediction(**VIRGINICA)["class"] == "virginica"
 
 
 def test_health_metrics_and_docs_stay_open(locked_bento: Server) -> None:
@@ -69,7 +69,7 @@ def test_the_ui_api_refuses_gradio_client_without_the_key(locked_bento: Server) 
         )
         assert queued.status_code == 401
     metrics = httpx.get(f"{locked_bento.url}/metrics").text
-    assert 'iris_prediction_errors_total{endpoint="/prediction",kind="unauthorized"}' in metrics
+    assert 'classifier_prediction_errors_total{endpoint="/prediction",kind="unauthorized"}' in metrics
 
 
 def test_the_ui_answers_gradio_client_with_the_key(locked_bento: Server) -> None:

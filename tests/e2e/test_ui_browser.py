@@ -90,7 +90,7 @@ def test_batch_csv_results_and_download(
             "sepal_length,sepal_width,petal_length,petal_width\n5.1,3.5,1.4,0.2\n5.0,abc,1.4,0.2\n",
             "Row 2, column sepal_width: 'abc' is not a number",
         ),
-        ("sepal_length,sepal_width,petal_length,petal_width\n5.1,3.5,1.4,-2\n", "Row 1, column petal_width"),
+        ("sepal_length,sepal_width,petal_length,petal_width\n5.1,3.5,1.4,-50\n", "Row 1, column petal_width"),
         (
             "sepal_length,sepal_width,petal_length,petal_width\n" + "5.1,3.5,1.4,0.2\n" * 1001,
             "has 1,001 rows; at most 1,000",
@@ -118,7 +118,8 @@ def test_model_card_and_links(browser: Browser, served_bento: Server, trained_ta
     page.get_by_role("tab", name="Model card").click()
     summary = page.locator("#card-summary")
     expect(summary).to_contain_text(trained_tag)
-    expect(summary).to_contain_text("Test accuracy")
+    expect(summary).to_contain_text("Trained on 105 rows")
+    expect(page.get_by_text("Test metrics and quality gates")).to_be_visible()
     expect(page.get_by_text("Confusion matrix (test set)")).to_be_visible()
     notebook_link = summary.get_by_role("link", name="executed notebook with its plots")
     notebook = httpx.get(notebook_link.evaluate("a => a.href"))
@@ -147,7 +148,7 @@ def test_behind_reverse_proxy_path_prefix(browser: Browser, bento_tag: str, tmp_
     from tests.e2e.proxy import nginx_prefix
     from tests.e2e.server import serve
 
-    env = {"IRIS_ROOT_PATH": "/iris"}
+    env = {"SERVING_ROOT_PATH": "/iris"}
     with serve(bento_tag, cwd=tmp_path, log=artifacts / "serve-behind-proxy.log", env=env) as server:
         with nginx_prefix(server.url, "/iris", tmp_path) as public:
             page = open_ui(browser, public.removesuffix("/iris") + "/iris")
@@ -159,3 +160,41 @@ def test_behind_reverse_proxy_path_prefix(browser: Browser, bento_tag: str, tmp_
             assert "swagger" in httpx.get(docs).text.lower()
             page.screenshot(path=artifacts / "ui-behind-proxy.png", full_page=True)
             page.close()
+
+
+def choose(page: Page, feature: str, value: str) -> None:
+    """Pick a value in a feature's dropdown, as a person would: open it, click the option."""
+    page.locator(f"#input-{feature} input").click()
+    page.get_by_role("option", name=value, exact=True).click()
+
+
+def test_churn_form_with_dropdowns_a_flag_and_a_blank(
+    browser: Browser, served_churn_bento: Server, artifacts: Path
+) -> None:
+    page = open_ui(browser, served_churn_bento.url)
+    expect(page.locator("#header")).to_contain_text("Telco customer churn")
+    expect(page.locator("#header")).to_contain_text("ROC AUC")
+    choose(page, "contract", "month-to-month")
+    choose(page, "internetservice", "fiber_optic")
+    choose(page, "paymentmethod", "electronic_check")
+    set_measurements(page, {"tenure": 2, "monthlycharges": 95})
+    page.locator("#input-totalcharges input").fill("")  # a new customer: no total yet
+    page.locator("#input-seniorcitizen input[type=checkbox]").check()
+    page.locator("#predict-button").click()
+    expect(page.locator("#verdict")).to_contain_text("probability")
+    bars = page.locator("#bars")
+    expect(bars).to_contain_text("yes")
+    expect(bars).to_contain_text("no")
+    expect(page.locator("#where")).to_be_visible()
+    page.screenshot(path=artifacts / "ui-churn.png", full_page=True)
+    early = page.locator("#verdict").inner_text()
+    # A long two-year customer: the answer moves towards "no".
+    choose(page, "contract", "two_year")
+    set_measurements(page, {"tenure": 70})
+    page.locator("#input-totalcharges input").fill("6500")
+    page.locator("#predict-button").click()
+    expect(page.locator("#verdict")).not_to_have_text(early)
+    expect(page.locator("#verdict")).to_contain_text("no")
+    for word in ("flower", "species", "(cm)"):
+        assert word not in page.content(), word
+    page.close()

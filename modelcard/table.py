@@ -1,0 +1,131 @@
+"""A table of features: the one representation a request becomes, and that everything after validation reads.
+
+Validation turns a JSON row (or a batch, or a UI form, or a CSV) into a FeatureTable; the runtimes feed it
+to scikit-learn (`to_frame`, with the training dtypes) or to ONNX (`onnx_inputs`, one input per feature),
+the prediction log writes its columns, and the metrics count them. Each column is one numpy array:
+
+- number, integer, boolean: float64, NaN where missing (a boolean is 0.0 or 1.0);
+- category: an object array of str, None where missing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from modelcard.card import FeatureKind, FeatureSpec
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# ONNX element types of the inputs a compiled model may declare (onnxruntime's NodeArg.type).
+ONNX_FLOAT, ONNX_DOUBLE, ONNX_INT64, ONNX_STRING = "tensor(float)", "tensor(double)", "tensor(int64)", "tensor(string)"
+
+
+@dataclass(frozen=True)
+class FeatureTable:
+    """`rows` rows of features, one array per feature, in the card's feature order."""
+
+    columns: dict[str, np.ndarray]
+    rows: int
+
+    @classmethod
+    def from_records(cls, features: Sequence[FeatureSpec], records: Sequence[Mapping[str, Any]]) -> FeatureTable:
+        """Validated records ({name: value}, a missing key or None for a blank) as a table."""
+        columns = {}
+        for spec in features:
+            values = [record.get(spec.name) for record in records]
+            if spec.kind is FeatureKind.CATEGORY:
+                columns[spec.name] = np.array(values, dtype=object)
+            else:
+                columns[spec.name] = np.array([math.nan if v is None else float(v) for v in values], dtype=np.float64)
+        return cls(columns, len(records))
+
+    @classmethod
+    def from_frame(cls, features: Sequence[FeatureSpec], frame: pd.DataFrame) -> FeatureTable:
+        """A training or test DataFrame as a table: what a request for the same rows would become."""
+        import pandas as pd
+
+        columns = {}
+        for spec in features:
+            column = frame[spec.name]
+            missing = column.isna().to_numpy()
+            if spec.kind is FeatureKind.CATEGORY:
+                values = column.astype(object).to_numpy(dtype=object).copy()
+                values[missing] = None
+                columns[spec.name] = np.array([None if v is None else str(v) for v in values], dtype=object)
+            else:
+                numbers = pd.to_numeric(column.astype(object).where(~missing, np.nan), errors="coerce")
+                columns[spec.name] = numbers.to_numpy(dtype=np.float64)
+        return cls(columns, len(frame))
+
+    def to_frame(self, features: Sequence[FeatureSpec]) -> pd.DataFrame:
+        """A DataFrame with the training dtypes, as the notebook's own model saw its data."""
+        import pandas as pd
+
+        return pd.DataFrame({spec.name: _series(spec, self.columns[spec.name]) for spec in features})
+
+    def onnx_inputs(self, input_types: Mapping[str, str]) -> dict[str, np.ndarray]:
+        """One (rows, 1) array per ONNX input, typed as the compiled model declares it."""
+        return {name: _onnx_column(self.columns[name], kind).reshape(-1, 1) for name, kind in input_types.items()}
+
+    def json_columns(self, features: Sequence[FeatureSpec]) -> dict[str, list[Any]]:
+        """The columns as JSON values: numbers, whole numbers, true/false, text, and null where missing."""
+        return {spec.name: _json_values(spec, self.columns[spec.name]) for spec in features}
+
+    def records(self, features: Sequence[FeatureSpec]) -> list[dict[str, Any]]:
+        """The rows as {name: JSON value} records."""
+        columns = self.json_columns(features)
+        return [{name: values[i] for name, values in columns.items()} for i in range(self.rows)]
+
+
+def _json_values(spec: FeatureSpec, column: np.ndarray) -> list[Any]:
+    """One column as JSON-able Python values."""
+    if spec.kind is FeatureKind.CATEGORY:
+        return list(column)
+    if spec.kind is FeatureKind.INTEGER:
+        return [None if math.isnan(v) else int(v) for v in column.tolist()]
+    if spec.kind is FeatureKind.BOOLEAN:
+        return [None if math.isnan(v) else v == 1.0 for v in column.tolist()]
+    return [None if math.isnan(v) else v for v in column.tolist()]
+
+
+def _series(spec: FeatureSpec, column: np.ndarray) -> Any:
+    """One column in the dtype it had in training."""
+    import pandas as pd
+
+    dtype = spec.dtype
+    if spec.kind is FeatureKind.CATEGORY:
+        if dtype == "category":
+            return pd.Categorical(column, categories=spec.dtype_categories or sorted(spec.categories or {}))
+        if dtype == "object":
+            # NaN, not None, marks a blank: scikit-learn's imputers look for NaN in object columns.
+            return pd.Series(np.where(column == None, np.nan, column), dtype=object)  # noqa: E711 - elementwise
+        return pd.Series(column, dtype=dtype)
+    missing = np.isnan(column)
+    if spec.kind is FeatureKind.BOOLEAN:
+        if dtype == "bool":
+            return column.astype(bool)
+        if dtype == "object":
+            return pd.Series(np.where(missing, np.nan, column.astype(bool).astype(object)), dtype=object)
+        return pd.Series([None if blank else bool(v) for blank, v in zip(missing, column, strict=True)], dtype=dtype)
+    if spec.kind is FeatureKind.INTEGER and not missing.any() and dtype.startswith(("int", "uint")):
+        return column.astype(dtype)
+    if spec.kind is FeatureKind.INTEGER:
+        return pd.Series(column).astype(dtype)  # a nullable dtype such as Int64: NaN becomes <NA>
+    return column.astype(dtype)
+
+
+def _onnx_column(column: np.ndarray, onnx_type: str) -> np.ndarray:
+    """One column converted to the element type of its ONNX input."""
+    if onnx_type == ONNX_STRING:
+        return np.array(["" if v is None else v for v in column], dtype=object)
+    if onnx_type == ONNX_INT64:
+        return column.astype(np.int64)
+    if onnx_type == ONNX_DOUBLE:
+        return column.astype(np.float64, copy=False)
+    return column.astype(np.float32)

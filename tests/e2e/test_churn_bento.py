@@ -1,0 +1,159 @@
+"""The churn example (categories, integers, a yes/no flag, blanks) built into its own bento and served for real.
+
+Reached the ways a user would: raw HTTP, `bentoml.SyncHTTPClient` with the features as keyword arguments,
+`gradio_client` on the web UI; with the table of bad inputs extended by categorical and nullable cases.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import bentoml
+import httpx
+import pytest
+from gradio_client import Client
+
+from tests.e2e.server import Server
+from tests.test_bad_input import Case, check_bad_request
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def card(served_churn_bento: Server) -> dict[str, Any]:
+    return httpx.get(f"{served_churn_bento.url}/model").json()["card"]
+
+
+@pytest.fixture(scope="module")
+def row(card: dict[str, Any]) -> dict[str, Any]:
+    """A real test row from the card, with every field filled in and a blank total (as for a new customer)."""
+    example = {k: v for k, v in card["examples"][0].items() if k != "label"}
+    return {**example, "totalcharges": None}
+
+
+def test_the_bento_is_named_after_its_model_and_serves_it_without_model_tag(
+    served_churn_bento: Server, churn_bento_tag: str, churn_tag: str
+) -> None:
+    assert churn_bento_tag.startswith("churn_clf_service:")
+    info = httpx.get(f"{served_churn_bento.url}/model").json()
+    assert info["tag"] == churn_tag
+    assert info["runtime"] == info["card"]["runtime"]
+
+
+def test_raw_http_with_categories_and_a_blank(served_churn_bento: Server, row: dict[str, Any], churn_tag: str) -> None:
+    answer = httpx.post(f"{served_churn_bento.url}/prediction", json=row)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert set(body["probabilities"]) == {"no", "yes"} and body["class"] in ("no", "yes")
+    assert body["model"] == churn_tag
+    left_out = {k: v for k, v in row.items() if k != "totalcharges"}
+    assert httpx.post(f"{served_churn_bento.url}/prediction", json=left_out).json() == body
+
+
+def test_python_client_takes_the_features_as_keyword_arguments(served_churn_bento: Server, row: dict) -> None:
+    with bentoml.SyncHTTPClient(served_churn_bento.url) as client:
+        single = client.prediction(**row)
+        two_year = client.prediction(**{**row, "contract": "two_year", "tenure": 60, "totalcharges": 4200.0})
+        batch = client.predict_batch([row, {**row, "contract": "two_year"}])
+    assert single["class"] in ("no", "yes") and [r["class"] for r in batch][0] == single["class"]
+    # Direction: a long two-year customer is less likely to leave than a new month-to-month one.
+    month = client_probability(served_churn_bento, {**row, "contract": "month-to-month", "tenure": 1})
+    assert two_year["probabilities"]["yes"] < month
+
+
+def client_probability(server: Server, features: dict[str, Any]) -> float:
+    return float(httpx.post(f"{server.url}/prediction", json=features).json()["probabilities"]["yes"])
+
+
+def test_unseen_category_is_400_listing_the_allowed_values(served_churn_bento: Server, row: dict, card: dict) -> None:
+    answer = httpx.post(f"{served_churn_bento.url}/prediction", json={**row, "contract": "weekly"})
+    assert answer.status_code == 400
+    (error,) = answer.json()["detail"]
+    assert error["loc"] == ["contract"]
+    allowed = next(f for f in card["features"] if f["name"] == "contract")["categories"]
+    assert all(value in error["msg"] for value in allowed)
+    metrics = httpx.get(f"{served_churn_bento.url}/metrics").text
+    refused = re.search(r'classifier_input_unseen_category_total\{feature="contract"\} (\S+)', metrics)
+    assert refused and float(refused.group(1)) >= 1
+
+
+def _cases(row: dict[str, Any]) -> dict[str, Case]:
+    def body(**changes: Any) -> bytes:
+        return json.dumps({**row, **changes}).encode()
+
+    missing = json.dumps({k: v for k, v in row.items() if k != "tenure"}).encode()
+    return {
+        "unseen category": Case("/prediction", body(contract="weekly"), 400, ["contract"], message="month-to-month"),
+        "category as a number": Case("/prediction", body(contract=1), 400, ["contract"]),
+        "null for a category that had no blanks": Case("/prediction", body(contract=None), 400, ["contract"]),
+        "integer with a fraction": Case("/prediction", body(tenure=12.5), 400, ["tenure"]),
+        "integer as text": Case("/prediction", body(tenure="12"), 400, ["tenure"]),
+        "integer out of its bounds": Case("/prediction", body(tenure=100_000), 400, ["tenure"]),
+        "flag as yes": Case("/prediction", body(seniorcitizen="yes"), 400, ["seniorcitizen"]),
+        "flag as 1": Case("/prediction", body(seniorcitizen=1), 400, ["seniorcitizen"]),
+        "nullable number as empty text": Case("/prediction", body(totalcharges=""), 400, ["totalcharges"]),
+        "nullable number as NaN literal": Case(
+            "/prediction", body(totalcharges=0.5).replace(b"0.5", b"NaN"), 400, ["totalcharges"]
+        ),
+        "required integer left out": Case("/prediction", missing, 400, ["tenure"]),
+        "extra field": Case("/prediction", body(customerid="7590-VHVEG"), 400, ["customerid"]),
+        "batch row with an unseen category": Case(
+            "/predict_batch",
+            json.dumps([row, {**row, "paymentmethod": "bitcoin"}]).encode(),
+            400,
+            ["root", 1, "paymentmethod"],
+            message="electronic_check",
+        ),
+    }
+
+
+CASE_NAMES = list(_cases({"tenure": 1}))
+
+
+@pytest.mark.parametrize("route", ["fast path", "BentoML handler"])
+@pytest.mark.parametrize("name", CASE_NAMES)
+def test_bad_mixed_input_gets_400_naming_the_field(
+    served_churn_bento: Server, row: dict, name: str, route: str
+) -> None:
+    with httpx.Client(base_url=served_churn_bento.url) as client:
+        check_bad_request(client, _cases(row)[name], route)
+
+
+def test_openapi_shows_enums_nulls_and_a_real_example(served_churn_bento: Server, card: dict) -> None:
+    spec = httpx.get(f"{served_churn_bento.url}/docs.json").json()
+    schema = spec["paths"]["/prediction"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    schema = _resolve(spec, schema)
+    properties = schema["properties"]
+    assert properties["contract"]["enum"] == list(
+        next(f for f in card["features"] if f["name"] == "contract")["categories"]
+    )
+    assert properties["tenure"]["type"] == "integer" and properties["seniorcitizen"]["type"] == "boolean"
+    assert "totalcharges" not in schema["required"]
+    total = properties["totalcharges"]
+    assert total["nullable"] is True and total["type"] == "number"  # OpenAPI 3.0: a blank may be null
+    assert schema["example"] == {k: v for k, v in card["examples"][0].items() if k != "label"}
+
+
+def _resolve(spec: dict, schema: dict) -> dict:
+    while "$ref" in schema:
+        schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return schema
+
+
+def test_the_ui_predicts_through_gradio_client(served_churn_bento: Server, row: dict, card: dict) -> None:
+    client = Client(f"{served_churn_bento.url}/ui/", verbose=False)
+    names = [f["name"] for f in card["features"]]
+    shown = {**row, "totalcharges": None, "seniorcitizen": bool(row["seniorcitizen"])}
+    bars, verdict, _picture = client.predict(*(shown[name] for name in names), api_name="/predict")
+    assert bars["label"] in ("no", "yes") and {c["label"] for c in bars["confidences"]} == {"no", "yes"}
+    assert "probability" in verdict
+
+
+def test_metrics_count_categories_and_blanks(served_churn_bento: Server, row: dict) -> None:
+    httpx.post(f"{served_churn_bento.url}/prediction", json={**row, "contract": "one_year"})
+    metrics = httpx.get(f"{served_churn_bento.url}/metrics").text
+    assert 'classifier_input_category_total{feature="contract",value="one_year"}' in metrics
+    assert re.search(r'classifier_input_missing_total\{feature="totalcharges"\} [1-9]', metrics)
+    assert 'classifier_input_decile_bucket{feature="tenure"' in metrics

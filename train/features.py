@@ -1,0 +1,130 @@
+"""Describe a training frame's columns as feature specs: kind, statistics, categories, bounds, blanks.
+
+The kind comes from the pandas dtype, never from guessing at values:
+- float dtypes: number; int dtypes (numpy or the nullable Int64 family): integer;
+- bool, the nullable "boolean", or an object column holding only True/False: boolean;
+- object, str/string (pandas 3's default text dtype) and category, holding text: category.
+Anything else (datetimes, timedeltas, lists, objects mixing text with numbers) is refused with the column's
+name, because the service could not say what a request must send for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from modelcard.card import FeatureKind, FeatureSpec, NumericStats
+from train.errors import ModelCheckFailed
+
+# Accepted values of a number reach this many training ranges beyond the smallest and largest seen.
+DEFAULT_LIMIT_FACTOR = 1.0
+
+
+def feature_kind(name: str, column: pd.Series) -> FeatureKind:
+    """The kind of one training column, or ModelCheckFailed naming the column and what to do."""
+    dtype = column.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return FeatureKind.BOOLEAN
+    if pd.api.types.is_integer_dtype(dtype):
+        return FeatureKind.INTEGER
+    if pd.api.types.is_float_dtype(dtype):
+        return FeatureKind.NUMBER
+    if isinstance(dtype, pd.CategoricalDtype):
+        if all(isinstance(c, str) for c in dtype.categories):
+            return FeatureKind.CATEGORY
+        raise ModelCheckFailed(
+            f"column `{name}` is a category of non-text values ({dtype.categories.dtype}); "
+            "make its categories text (.astype(str).astype('category')) or numbers in the notebook."
+        )
+    if pd.api.types.is_string_dtype(dtype) and not pd.api.types.is_object_dtype(dtype):
+        return FeatureKind.CATEGORY  # pandas' str / string dtypes hold only text (and blanks)
+    if pd.api.types.is_object_dtype(dtype):
+        kinds = {type(v) for v in column.dropna()}
+        if kinds <= {bool, np.bool_} and kinds:
+            return FeatureKind.BOOLEAN
+        if kinds <= {str}:
+            return FeatureKind.CATEGORY
+        shown = ", ".join(sorted(k.__name__ for k in kinds))
+        problem = f"mixes value types ({shown})" if len(kinds) > 1 else f"holds {shown} values"
+        raise ModelCheckFailed(
+            f"column `{name}` {problem}; the service needs one kind per column, each value a number, "
+            "text or true/false: convert it in the notebook."
+        )
+    raise ModelCheckFailed(
+        f"column `{name}` has dtype {dtype}, which the service cannot take as JSON input "
+        "(datetimes, durations and the like): turn it into numbers or text in the notebook "
+        "(for example days since a date, or the weekday as text)."
+    )
+
+
+def describe_features(
+    X_train: pd.DataFrame,
+    limit_factor: float = DEFAULT_LIMIT_FACTOR,
+    notes: Mapping[str, Mapping[str, str]] | None = None,
+) -> list[FeatureSpec]:
+    """One FeatureSpec per column of X_train, in its order; `notes` adds titles, descriptions and units."""
+    notes = notes or {}
+    return [
+        describe_column(str(name), column, limit_factor, notes.get(str(name), {})) for name, column in X_train.items()
+    ]
+
+
+def describe_column(name: str, column: pd.Series, limit_factor: float, note: Mapping[str, str]) -> FeatureSpec:
+    """The spec of one training column."""
+    kind = feature_kind(name, column)
+    missing = int(column.isna().sum())
+    present = column.dropna()
+    if present.empty:
+        raise ModelCheckFailed(f"column `{name}` has no values in the training data: drop it in the notebook.")
+    extra: dict[str, Any] = {}
+    if kind in (FeatureKind.NUMBER, FeatureKind.INTEGER):
+        values = present.to_numpy(dtype=np.float64)
+        if not np.isfinite(values).all():
+            raise ModelCheckFailed(f"column `{name}` holds infinite values: replace them in the notebook.")
+        extra["stats"] = numeric_stats(values)
+        extra["lower"], extra["upper"] = bounds(values, kind, limit_factor)
+    elif kind is FeatureKind.CATEGORY:
+        counts = present.astype(str).value_counts()
+        extra["categories"] = {str(value): int(count) for value, count in counts.items()}
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            extra["dtype_categories"] = [str(c) for c in column.dtype.categories]
+    else:
+        extra["true_count"] = int(present.astype(bool).sum())
+    return FeatureSpec(
+        name=name,
+        kind=kind,
+        dtype=str(column.dtype),
+        nullable=missing > 0,
+        missing=missing,
+        title=note.get("title", ""),
+        description=note.get("description", ""),
+        unit=note.get("unit", ""),
+        **extra,
+    )
+
+
+def numeric_stats(values: np.ndarray) -> NumericStats:
+    """Min, max, mean, standard deviation and deciles."""
+    return NumericStats(
+        min=float(values.min()),
+        max=float(values.max()),
+        mean=float(values.mean()),
+        std=float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+        quantiles=[float(q) for q in np.quantile(values, np.linspace(0, 1, 11))],
+    )
+
+
+def bounds(values: np.ndarray, kind: FeatureKind, factor: float) -> tuple[float, float]:
+    """Accepted range: `factor` training ranges below the minimum and above the maximum.
+
+    A constant column gets its magnitude (or 1) as its range. Integers get whole-number bounds.
+    """
+    low, high = float(values.min()), float(values.max())
+    span = (high - low) or abs(high) or 1.0
+    lower, upper = low - factor * span, high + factor * span
+    if kind is FeatureKind.INTEGER:
+        return float(np.floor(lower)), float(np.ceil(upper))
+    return round(lower, 6), round(upper, 6)

@@ -1,0 +1,63 @@
+"""What a notebook may say about its model for people: the optional `model_card` variable.
+
+```python
+model_card = {
+    "title": "Telco customer churn",
+    "description": "Which customers are about to leave.",
+    "features": {"tenure": {"title": "Tenure", "description": "months with us", "unit": "months"}},
+    "gate": {"roc_auc": 0.8},
+}
+```
+Every key is optional. The titles, descriptions and units reach the API docs, the web UI and the card; the
+gate is the quality bar the model must clear (flags on the command line replace it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from train.describe import METRIC_NAMES
+from train.errors import ModelCheckFailed
+
+
+class FeatureNote(BaseModel):
+    """People-facing text for one feature."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = ""
+    description: str = ""
+    unit: str = ""
+
+
+class CardNotes(BaseModel):
+    """The notebook's `model_card` variable."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = None
+    description: str = ""
+    features: dict[str, FeatureNote] = {}
+    gate: dict[str, float] = {}
+
+
+def read_notes(value: Any, variable: str, feature_names: list[str]) -> CardNotes:
+    """Check the notebook's variable; a wrong key, type, feature or metric name is refused by name."""
+    if value is None:
+        return CardNotes()
+    try:
+        notes = CardNotes.model_validate(value)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        raise ModelCheckFailed(f"`{variable}` is not a valid model card description ({problems}).") from None
+    unknown = sorted(set(notes.features) - set(feature_names))
+    if unknown:
+        raise ModelCheckFailed(f"`{variable}` describes features the data does not have: {', '.join(unknown)}.")
+    metrics = sorted(set(notes.gate) - set(METRIC_NAMES))
+    if metrics:
+        raise ModelCheckFailed(
+            f"`{variable}` gates on unknown metrics {', '.join(metrics)}; use {', '.join(METRIC_NAMES)}."
+        )
+    return notes
