@@ -167,13 +167,13 @@ class Classifier:
     @bentoml.api(route="/prediction", input_spec=Features)
     def prediction(self, **fields: Any) -> PredictionResult:
         """Predict the class of one row of features."""
-        (result,) = predict_and_record("api", fields_to_table(card.features, fields), time.perf_counter())
+        (result,) = predict_and_record("api", fields_to_table(predictor.tables, fields), time.perf_counter())
         return to_result(result)
 
     @bentoml.api(route="/predict_batch")
     def predict_batch(self, rows: FeatureRows, /) -> list[PredictionResult]:
         """Predict many rows at once; answers come in the order of the rows."""
-        table = rows_to_table(card.features, rows)
+        table = rows_to_table(predictor.tables, rows)
         return [to_result(p) for p in predict_and_record("batch", table, time.perf_counter())]
 
     @web.get("/model", response_model=ModelInfo, summary="The model this service runs", tags=["Model"])
@@ -212,7 +212,7 @@ def _predict_json(body: bytes) -> tuple[int, bytes]:
         features = _single_input.model_validate_json(body or b"{}")
     except ValidationError as error:
         return 400, json.dumps(validation_error_body(error)).encode()
-    (prediction,) = predict_and_record("api", rows_to_table(card.features, [features]), started)
+    (prediction,) = predict_and_record("api", rows_to_table(predictor.tables, [features]), started)
     return 200, to_json(result_fields(prediction))
 
 
@@ -224,7 +224,7 @@ def _predict_batch_json(body: bytes) -> tuple[int, bytes]:
     except ValidationError as error:
         return 400, json.dumps(validation_error_body(error)).encode()
     # Plain dicts straight to JSON: building 1,000 PredictionResult models took longer than predicting.
-    table = rows_to_table(card.features, rows)
+    table = rows_to_table(predictor.tables, rows)
     return 200, to_json([result_fields(p) for p in predict_and_record("batch", table, started)])
 
 

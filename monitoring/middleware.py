@@ -22,6 +22,8 @@ class RequestTelemetry:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if scope["path"] == "/metrics":
+            self.monitor.flush_metrics()  # this worker's single predictions, gathered off the request path
         request_id = request_id_from(scope["headers"])
         # Set in this task's context, so log lines written while handling the request (the access log too) carry it.
         set_request_id(request_id)

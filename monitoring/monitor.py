@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from monitoring.retention import Retention
 from serving.predictor import Prediction
 
 logger = logging.getLogger(__name__)
+# How stale /metrics may be at most for a worker the scrape does not reach (the one it reaches flushes first).
+METRICS_FLUSH_S = 0.5
 
 
 class Monitor:
@@ -35,12 +38,14 @@ class Monitor:
         self.retention = retention or Retention()
         self.metrics: PredictionMetrics | None = None
         self.log: PredictionLog | None = None
+        self._stop_flushing = threading.Event()
 
     def start(self) -> None:
         """Create this process's metrics and prediction-log writer (once)."""
         if self.metrics is not None:
             return
         self.metrics = PredictionMetrics(self.card, self.model_tag, self.runtime)
+        threading.Thread(target=self._flush_forever, name="metrics-flush", daemon=True).start()
         if self.log_directory is not None:
             self.log = PredictionLog(
                 self.log_directory,
@@ -64,10 +69,22 @@ class Monitor:
             for feature in features:
                 self.metrics.count_unseen(feature)
 
+    def _flush_forever(self) -> None:
+        """Apply the gathered metrics every half second: what Prometheus scrapes is never older than that."""
+        while not self._stop_flushing.wait(METRICS_FLUSH_S):
+            self.flush_metrics()
+
+    def flush_metrics(self) -> None:
+        """Bring the Prometheus values up to date (before /metrics answers)."""
+        if self.metrics is not None:
+            self.metrics.flush()
+
     def close(self) -> None:
-        """Write what the prediction log holds and stop its writer."""
+        """Write what the prediction log holds, stop its writer, and bring the metrics up to date."""
         if self.log is not None:
             self.log.close()
+        self._stop_flushing.set()
+        self.flush_metrics()
 
     def count_error(self, status: int, endpoint: str) -> None:
         """Report a refused or failed prediction request."""

@@ -30,7 +30,7 @@ from typing import Any
 from pydantic_core import to_json
 
 from modelcard.card import FeatureSpec
-from modelcard.table import FeatureTable
+from modelcard.table import FeatureTable, json_values
 from monitoring.retention import Retention, log_files, next_segment, to_delete
 from serving.predictor import Prediction
 
@@ -76,6 +76,8 @@ class PredictionLog:
         self.directory = directory
         self.model_tag = model_tag
         self.features = list(features)
+        # Each feature's JSON conversion, chosen once: the writer thread runs it for every request.
+        self._columns = [(spec.name, json_values(spec)) for spec in features]
         self.max_pending = max_pending
         self.on_drop = on_drop
         self.dropped = 0
@@ -254,7 +256,7 @@ class PredictionLog:
             "model": self.model_tag,
             "latency_ms": round(entry.latency_s * 1000, 3),
             "rows": len(entry.classes),
-            "features": entry.table.json_columns(self.features),
+            "features": {name: convert(entry.table.columns[name]) for name, convert in self._columns},
             "class": entry.classes,
             "probability": entry.probabilities,
         }

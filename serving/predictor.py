@@ -13,7 +13,7 @@ import onnxruntime as ort
 
 from modelcard.card import FeatureSpec, ModelCard, read_card
 from modelcard.files import ONNX_FILE, SKLEARN_FILE
-from modelcard.table import FeatureTable
+from modelcard.table import FeatureTable, TableBuilder
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +80,7 @@ class Predictor:
         self.tag = tag
         self.card = card
         self.runtime = runtime
+        self.tables = TableBuilder(card.features)
 
     def predict(self, table: FeatureTable) -> list[Prediction]:
         """Predict every row of the table."""
@@ -94,7 +95,7 @@ class Predictor:
 
     def table(self, records: list[dict[str, Any]]) -> FeatureTable:
         """Checked {feature name: value} records (a missing key or None for a blank) as a table."""
-        return FeatureTable.from_records(self.card.features, records)
+        return self.tables.from_records(records)
 
 
 def choose_runtime(model_dir: Path, card: ModelCard, wanted: str) -> Runtime:

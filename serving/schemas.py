@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from modelcard.card import FeatureKind, FeatureSpec, ModelCard
-from modelcard.table import FeatureTable
+from modelcard.table import FeatureTable, TableBuilder
 
 _PYTHON_TYPES: dict[FeatureKind, type] = {
     FeatureKind.NUMBER: float,
@@ -110,18 +110,15 @@ def features_model(card: ModelCard) -> type[BaseModel]:
     )
 
 
-def rows_to_table(features: Sequence[FeatureSpec], rows: Sequence[BaseModel]) -> FeatureTable:
+def rows_to_table(tables: TableBuilder, rows: Sequence[BaseModel]) -> FeatureTable:
     """Validated request rows (instances of features_model) as the table every later step reads."""
-    return FeatureTable.from_records(features, [_by_name(features, row.__dict__) for row in rows])
+    # A row's fields are x0, x1, ... in the features' order, so its values are already in that order.
+    return tables.from_rows([tuple(row.__dict__.values()) for row in rows])
 
 
-def fields_to_table(features: Sequence[FeatureSpec], fields: dict[str, Any]) -> FeatureTable:
+def fields_to_table(tables: TableBuilder, fields: dict[str, Any]) -> FeatureTable:
     """One validated row given as its fields (what BentoML passes as keyword arguments) as a table."""
-    return FeatureTable.from_records(features, [_by_name(features, fields)])
-
-
-def _by_name(features: Sequence[FeatureSpec], fields: dict[str, Any]) -> dict[str, Any]:
-    return {spec.name: fields.get(field_name(index)) for index, spec in enumerate(features)}
+    return tables.from_rows([[fields.get(field_name(index)) for index in range(len(tables.names))]])
 
 
 def unseen_categories(error: ValidationError, card: ModelCard) -> list[str]:

@@ -56,6 +56,9 @@ def test_single_prediction_counts_class_confidence_and_features(
     metrics: PredictionMetrics, registry: CollectorRegistry
 ) -> None:
     metrics.observe("api", _table([[5.1, 3.5, 1.4, 0.2]]), [_prediction("setosa", 0.97)])
+    # A single prediction is gathered off Prometheus and applied by flush (every 0.5 s, and before /metrics).
+    assert registry.get_sample_value("classifier_predictions_total", {"class": "setosa", "source": "api"}) == 0
+    metrics.flush()
     assert registry.get_sample_value("classifier_predictions_total", {"class": "setosa", "source": "api"}) == 1
     assert registry.get_sample_value("classifier_predictions_total", {"class": "setosa", "source": "batch"}) == 0
     assert registry.get_sample_value("classifier_prediction_confidence_count", {"source": "api"}) == 1
@@ -119,6 +122,7 @@ def test_the_batch_and_single_paths_count_the_same(registry: CollectorRegistry) 
     single = PredictionMetrics(make_card(), "m", "onnx", registry=one)
     for row in rows:
         single.observe("api", _table([row]), [_prediction("setosa", 0.9)])
+    single.flush()
     PredictionMetrics(make_card(), "m", "onnx", registry=many).observe(
         "api", _table(rows), [_prediction("setosa", 0.9)] * 3
     )
@@ -133,6 +137,7 @@ def test_categories_booleans_and_blanks_are_counted_by_value(registry: Collector
     predictions = [Prediction("yes", 0.8, {"no": 0.2, "yes": 0.8})] * 2
     metrics.observe("batch", FeatureTable.from_records(card.features, rows), predictions)
     metrics.observe("api", FeatureTable.from_records(card.features, rows[:1]), predictions[:1])
+    metrics.flush()
     count = registry.get_sample_value
     assert count("classifier_input_category_total", {"feature": "contract", "value": "month-to-month"}) == 2
     assert count("classifier_input_category_total", {"feature": "contract", "value": "two_year"}) == 1
@@ -165,3 +170,57 @@ def test_category_series_are_bounded() -> None:
     values = {dict(labels)["value"] for labels in _samples(registry, "classifier_input_category_total")}
     assert len(values) == 31 and "(other)" in values
     assert registry.get_sample_value("classifier_input_category_total", {"feature": "city", "value": "(other)"}) == 1
+
+
+def test_deferred_increments_match_prometheus_own_and_none_is_lost_to_a_concurrent_flush() -> None:
+    import threading
+
+    from prometheus_client import Counter, Summary
+
+    from monitoring.metrics import Pending
+
+    deferred, direct = CollectorRegistry(), CollectorRegistry()
+    made = {}
+    for name, registry in (("deferred", deferred), ("direct", direct)):
+        made[name] = (
+            Counter("c", "d", registry=registry),
+            Histogram("h", "d", buckets=[0.5, 1.0, 2.5], registry=registry),
+            Summary("s", "d", registry=registry),
+        )
+    values = [0.1, 0.5, 0.7, 1.0, 2.4, 2.5, 3.0] * 300
+    counter, histogram, summary = made["direct"]
+    for value in values:
+        counter.inc()
+        histogram.observe(value)
+        summary.observe(value)
+    pending = Pending()
+    counter, histogram, summary = made["deferred"]
+
+    def request_path(chunk: list[float]) -> None:
+        for value in chunk:
+            with pending.lock:
+                pending.add(counter._value)
+                pending.observe(histogram, value)
+                pending.add(summary._count)
+                pending.add(summary._sum, value)
+
+    threads = [threading.Thread(target=request_path, args=(values[i::4],)) for i in range(4)]
+    flusher = threading.Event()
+
+    def flush_while_busy() -> None:
+        while not flusher.is_set():
+            pending.flush()
+
+    background = threading.Thread(target=flush_while_busy)
+    background.start()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    flusher.set()
+    background.join()
+    pending.flush()
+    for name in ("c_total", "h_bucket", "h_count", "s_count"):
+        assert _samples(deferred, name) == _samples(direct, name), name
+    for name in ("h_sum", "s_sum"):
+        assert _samples(deferred, name) == pytest.approx(_samples(direct, name)), name
