@@ -28,7 +28,6 @@ BIN = Path(PYTHON).parent
 BATCH_ROWS = 1000
 # The examples benchmarked; iris gets every serving variant, the others the defaults.
 MODELS = {"iris": PROJECT / "notebooks" / "iris.ipynb", "churn": PROJECT / "notebooks" / "churn.ipynb"}
-ACCESS_LOG_OFF = "api_server.logging.access.enabled=false"
 
 logger = logging.getLogger("benchmarks")
 
@@ -75,7 +74,11 @@ def servers_for(model: str, prepared: Prepared, env: dict[str, str]) -> list[tup
             ("project: bento, SERVING_PREDICTION_LOG=off", bentoml_serve, {**env, "SERVING_PREDICTION_LOG": "off"}),
             ("project: bento, SERVING_WORKERS=2 (API only, UI off)", bentoml_serve, {**env, "SERVING_WORKERS": "2"}),
             ("project: bento, SERVING_FAST_PATH=false", bentoml_serve, {**env, "SERVING_FAST_PATH": "false"}),
-            ("project: bento, access log off", bentoml_serve, {**env, "BENTOML_CONFIG_OPTIONS": ACCESS_LOG_OFF}),
+            (
+                "project: bento, SERVING_TRACE_PREDICTIONS=true",
+                bentoml_serve,
+                {**env, "SERVING_TRACE_PREDICTIONS": "true"},
+            ),
         ]
     return [
         (

@@ -204,7 +204,9 @@ def main(argv: list[str] | None = None) -> int:
             env["BENTOML_HOME"] = str(files / "bentoml")
             bento = prepare(files / "bentoml").bento_tag
         command = [str(BIN / "bentoml"), "serve", bento, "--host", "127.0.0.1", "--port", "{port}"]
-        with start_server(command, env, files / "serve.log") as server:
+        # A prediction log of its own: 120,000 soak requests would otherwise land in the caller's default folder.
+        soak_env = {**env, "SERVING_PREDICTION_LOG": str(files / "prediction-log-soak")}
+        with start_server(command, soak_env, files / "serve.log") as server:
             soaked = soak(server, body, args.concurrency, args.duration, args.warmup)
             killed = kill_worker(server, body, concurrency=16, duration=20, kill_after=5)
         log_dir = files / "prediction-log"

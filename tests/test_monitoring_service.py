@@ -134,3 +134,18 @@ def test_an_internal_failure_is_a_bare_500_counted_as_internal(
     assert response.status_code == 500
     assert "secret detail" not in response.text and "Traceback" not in response.text
     assert _count("classifier_prediction_errors_total", kind="internal", endpoint="/prediction") == before + 1
+
+
+def test_access_lines_in_bentoml_format_for_everything_but_answered_predictions(
+    http_client, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="bentoml.access"):
+        assert http_client.post("/prediction", json=SETOSA).status_code == 200  # type: ignore[attr-defined]
+        assert http_client.post("/prediction", json={**SETOSA, "sepal_width": None}).status_code == 400  # type: ignore[attr-defined]
+        assert http_client.get("/model").status_code == 200  # type: ignore[attr-defined]
+        assert http_client.get("/livez").status_code == 200  # type: ignore[attr-defined]
+    lines = [r.getMessage() for r in caplog.records if r.name == "bentoml.access"]
+    assert len(lines) == 2, lines
+    refused, model = lines
+    assert "(scheme=http,method=POST,path=/prediction,type=application/json," in refused and "status=400" in refused
+    assert "path=/model" in model and "(status=200,type=application/json," in model and model.endswith("ms")

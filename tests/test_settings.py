@@ -47,3 +47,11 @@ def test_the_prediction_log_folder_is_named_after_the_model(tmp_path) -> None:
     )
     assert Settings.from_env({"SERVING_PREDICTION_LOG": "off"}).prediction_log_dir("m:1") is None
     assert Settings.from_env({"SERVING_PREDICTION_LOG": "/srv/log"}).prediction_log_dir("m:1") == Path("/srv/log")
+
+
+def test_flags_take_true_or_false_and_refuse_anything_else() -> None:
+    assert Settings.from_env({}).trace_predictions is False
+    assert Settings.from_env({"SERVING_TRACE_PREDICTIONS": "yes"}).trace_predictions is True
+    assert Settings.from_env({"SERVING_FAST_PATH": "off"}).fast_path is False
+    with pytest.raises(ValueError, match="SERVING_TRACE_PREDICTIONS"):
+        Settings.from_env({"SERVING_TRACE_PREDICTIONS": "sometimes"})
