@@ -18,24 +18,30 @@ from tests.fakes import SETOSA
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def pipeline(trained_tag: str, artifacts: Path) -> dict[str, str]:
-    """build -> export -> containerize (local Debian base) -> smoke, as a user runs it."""
+def build_sh(model_tag: str, log: Path, *skip: str) -> dict[str, str]:
+    """scripts/build.sh with the test and train stages skipped, for a model already in the store: its summary."""
     if shutil.which("podman") is None:
         pytest.fail("podman is missing: `make test` installs it (scripts/system-deps.sh)")
+    stages = [arg for stage in ("test", "train", *skip) for arg in ("--skip", stage)]
     result = subprocess.run(
-        [str(ROOT / "scripts" / "build.sh"), "--skip", "test", "--skip", "train", "--local-base"],
+        [str(ROOT / "scripts" / "build.sh"), *stages, "--local-base"],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        env={**os.environ, "SMOKE_PORT": "3911", "MODEL_TAG": trained_tag},
+        env={**os.environ, "SMOKE_PORT": "3911", "MODEL_TAG": model_tag},
     )
-    (artifacts / "build-sh.log").write_text(result.stdout + result.stderr)
+    log.write_text(result.stdout + result.stderr)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     summary = dict(
         line.strip().split(":", 1) for line in result.stdout.split("Summary", 1)[1].splitlines() if ":" in line
     )
     return {key.strip(): value.strip() for key, value in summary.items()} | {"stdout": result.stdout}
+
+
+@pytest.fixture(scope="module")
+def pipeline(trained_tag: str, artifacts: Path) -> dict[str, str]:
+    """build -> export -> containerize (local Debian base) -> smoke, as a user runs it."""
+    return build_sh(trained_tag, artifacts / "build-sh.log")
 
 
 def test_image_serves_the_trained_model(pipeline: dict[str, str], trained_tag: str) -> None:
@@ -66,3 +72,11 @@ def test_exported_model_imports_into_empty_store_and_serves(
     with serve(".", cwd=ROOT, log=artifacts / "serve-imported.log", env=elsewhere) as server:
         answer = httpx.post(f"{server.url}/prediction", json=SETOSA).json()
     assert (answer["class"], answer["model"]) == ("setosa", trained_tag)
+
+
+def test_the_churn_image_serves_categories_and_blanks(churn_tag: str, artifacts: Path) -> None:
+    """The same pipeline for the churn model: its own image, and the smoke run's row is its card's example."""
+    churn = build_sh(churn_tag, artifacts / "build-sh-churn.log", "export")
+    assert churn["image"].startswith("churn-clf-service:") and churn["bento"].startswith("churn_clf_service:")
+    assert f'"model":"{churn_tag}"' in churn["stdout"] and '"contract":' in churn["stdout"]
+    assert "smoke: ready after" in churn["stdout"]
