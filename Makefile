@@ -42,14 +42,17 @@ serve: train ## Train from $(NOTEBOOK), then serve its API + UI on http://localh
 
 # Debian packages the end-to-end tests use: a real browser for the UI, a real reverse proxy, and a container
 # engine with what it needs to build a local base image (debootstrap) and publish ports (netavark, iptables),
-# a real Prometheus server (with promtool) for the monitoring tests, and hey for the reliability tests.
-TEST_SYSTEM_PACKAGES := hey chromium fonts-dejavu-core nginx-light prometheus podman runc buildah debootstrap netavark aardvark-dns iptables
+# a real Prometheus server (with promtool) for the monitoring tests, hey for the reliability tests, and catatonit
+# (the pause image `podman kube play` builds).
+TEST_SYSTEM_PACKAGES := hey chromium fonts-dejavu-core nginx-light prometheus podman runc buildah debootstrap netavark aardvark-dns iptables catatonit
 
 test: setup ## Lint, type-check and run every test, the slow end-to-end ones included
 	scripts/system-deps.sh $(TEST_SYSTEM_PACKAGES)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+# actionlint checks .github/workflows and, with shellcheck, their run: scripts; it skips a missing shellcheck silently.
+	$(VENV)/bin/shellcheck --version >/dev/null && $(VENV)/bin/actionlint -shellcheck $(VENV)/bin/shellcheck
 	$(MAKE) --no-print-directory audit
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 

@@ -5,6 +5,11 @@ The model to serve is MODEL_TAG (default iris_clf:latest); everything about its 
 
 from __future__ import annotations
 
+from serving import startup
+
+# First, before the imports below: the web UI's worker starts after the API's (serving/startup.py).
+startup.start_ui_worker_after_api()
+
 import gc
 import json
 import logging
@@ -28,9 +33,11 @@ from monitoring.retention import Retention
 from serving.auth import ApiKeyGuard
 from serving.fastpath import FastJSONRoutes, validation_error_body
 from serving.guard import RequestGuard
+from serving.hotpath import serve_hot_path
 from serving.jsoninput import refuse_invalid_json, report_refusals
 from serving.openapi import CorrectedOpenAPI, corrected
 from serving.predictor import ModelLoadError, Prediction, load_predictor
+from serving.sagemaker import INVOCATIONS_PATH, Invocations, SageMakerRoutes
 from serving.schemas import (
     ModelInfo,
     PredictionResult,
@@ -42,6 +49,7 @@ from serving.schemas import (
 from serving.settings import DEFAULT_MODEL_TAG, Settings
 from serving.shutdown import DrainingConnections, GracefulStop
 from serving.store import ModelNotAvailable, pinned_tag, require_stored_model
+from serving.uiproxy import UiProxy
 
 logger = logging.getLogger(__name__)
 
@@ -103,22 +111,21 @@ def to_result(prediction: Prediction) -> PredictionResult:
     return PredictionResult.model_validate(result_fields(prediction))
 
 
-# FastAPI hosts what BentoML's @api cannot: a GET endpoint and the Gradio app. Its own docs are off;
-# BentoML merges its routes into the service's OpenAPI document at /docs.json.
+# FastAPI hosts what BentoML's @api cannot: GET endpoints, and the pass-through to the web UI. Its own docs
+# are off; BentoML merges its routes into the service's OpenAPI document at /docs.json.
 web = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+# The web UI's own service mounts Gradio on this one.
+ui_web = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 
 
 def mount_ui() -> None:
-    """Build the Gradio UI and mount it on `web` at /ui, once per process.
+    """Build the Gradio UI and mount it on `ui_web` at /ui, once per process.
 
-    Called from the service's __init__, which BentoML runs in each worker before it enters the mounted
-    apps' lifespans (where Gradio starts its queue). Importing Gradio takes ~4 s, and this way the
-    `bentoml serve` parent process and `bentoml build` never pay for it.
+    Called from WebUI.__init__, which BentoML runs in the UI's worker before it enters the mounted apps'
+    lifespans (where Gradio starts its queue). Importing Gradio takes ~4 s: neither the `bentoml serve`
+    parent, nor the API's workers, nor `bentoml build` pay for it.
     """
-    if any(getattr(route, "path", None) == "/ui" for route in web.routes):
-        return
-    if settings.workers != 1:
-        logger.warning("SERVING_WORKERS=%s: the web UI is off; it needs a single worker", settings.workers)
+    if any(getattr(route, "path", None) == "/ui" for route in ui_web.routes):
         return
     from ui.app import ModelSummary, build_ui
     from ui.mount import mount_blocks
@@ -132,7 +139,31 @@ def mount_ui() -> None:
         # The what-if picture's extra rows are not predictions anyone asked for: not logged, not counted.
         explore=lambda records: predictor.predict(predictor.table(records)),
     )
-    mount_blocks(web, blocks, "/ui", public_prefix=settings.root_path, max_file_bytes=settings.max_body_bytes)
+    mount_blocks(ui_web, blocks, "/ui", public_prefix=settings.root_path, max_file_bytes=settings.max_body_bytes)
+
+
+def start_worker() -> None:
+    """What every worker of either service does once, before it serves."""
+    follow_bentoml_log_level()  # BentoML configured this worker's logging after the module was imported
+    if settings.log_format == "json":
+        use_json_logs()  # again, for the same reason
+    graceful_stop.install()
+    monitor.start()
+
+
+def settle_heap() -> None:
+    """Collect once, freeze what is loaded, then collect young objects less often.
+
+    The garbage collector's passes over the long-lived start-up heap stalled every in-flight request for
+    ~200 ms a few times a second under load. Frozen, the loaded objects are never scanned again. Measured on
+    2 API workers at 32 clients (the iris example): thresholds (50_000, 50, 1000) gave p99 20 ms,
+    (5_000, 20, 100) 39 ms,
+    the default (700, 10, 10) 29 ms, each at 149-154 MB a worker: without Gradio in the API's workers the
+    high thresholds no longer cost memory (README, Performance).
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 1000)
 
 
 # Our prediction routes, with everything every request crosses.
@@ -147,27 +178,59 @@ BENTOML_CONFIG: dict[str, Any] = {
 }
 
 
-@bentoml.service(name=SERVICE_NAME, traffic={"timeout": 30}, workers=settings.workers, **BENTOML_CONFIG)
+@bentoml.service(name=f"{SERVICE_NAME}_ui", traffic={"timeout": 30}, workers=1, **BENTOML_CONFIG)
+@bentoml.asgi_app(ui_web, path="/")
+class WebUI:
+    """The Gradio web UI, in one worker of its own: Gradio keeps each session's queue in its process.
+
+    `bentoml serve` starts it beside the API on a Unix socket; the API's workers pass /ui on to it.
+    """
+
+    def __init__(self) -> None:
+        start_worker()
+        mount_ui()
+        settle_heap()
+
+    @bentoml.on_shutdown
+    def flush_prediction_log(self) -> None:
+        """Write what the prediction log still holds before the worker exits."""
+        monitor.close()
+
+
+def ui_socket_path() -> str | None:
+    """The Unix socket `bentoml serve` gave the WebUI service (None when it runs elsewhere or not at all)."""
+    # BentoML hands each worker its dependencies' addresses in this mapping (from BENTOML_RUNNER_MAP);
+    # tests/e2e/test_served_bento.py fails if that changes.
+    from bentoml._internal.configuration.containers import BentoMLContainer
+
+    address = BentoMLContainer.remote_runner_mapping.get().get(WebUI.name, "")
+    for scheme in ("unix://", "file://"):
+        if address.startswith(scheme):
+            return address.removeprefix(scheme)
+    return None
+
+
+web.mount("/ui", UiProxy(ui_socket_path), name="ui")
+
+
+# /readyz answers for the API alone: the UI starts beside it (Gradio's import takes seconds) and its own
+# health does not decide whether the API takes traffic. BentoML probes dependencies unless told not to.
+API_CONFIG: dict[str, Any] = {**BENTOML_CONFIG, "runner_probe": {"enabled": False, "timeout": 1, "period": 10}}
+
+
+@bentoml.service(name=SERVICE_NAME, traffic={"timeout": 30}, workers=settings.workers, **API_CONFIG)
 @bentoml.asgi_app(web, path="/")
 class Classifier:
     """A scikit-learn classifier trained from a notebook: predictions, its model card, and a web UI at /ui."""
 
     model = model_ref
+    ui = bentoml.depends(WebUI)
 
     def __init__(self) -> None:
         self.predictor = predictor
-        follow_bentoml_log_level()  # BentoML configured this worker's logging after the module was imported
-        if settings.log_format == "json":
-            use_json_logs()  # again, for the same reason
-        graceful_stop.install()
-        monitor.start()
-        mount_ui()
-        # The garbage collector's passes over this big, long-lived heap (BentoML, Gradio, the model) stalled
-        # every in-flight request for ~200 ms, a few times a second under load: p99 200 ms at 32 clients.
-        # Freezing what is loaded and collecting far less often took p99 to ~45 ms (see README, Performance).
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(50_000, 50, 1000)
+        start_worker()
+        settle_heap()
+        startup.announce_api_started()
 
     @bentoml.on_shutdown
     def flush_prediction_log(self) -> None:
@@ -278,3 +341,27 @@ if settings.fast_path:
         server_name=f"BentoML Service/{Classifier.name}",
         in_thread=predictor.runtime.name != "onnx",
     )
+    # ...and outside BentoML's own middlewares too, unless tracing needs them (serving/hotpath.py).
+    if not settings.trace_predictions:
+        serve_hot_path(Classifier, PREDICTION_PATHS, pending=monitor.pending)
+
+# SageMaker's container contract (serving/sagemaker.py): GET /ping answers as /readyz does; POST /invocations takes
+# JSON or CSV and goes through the same input models, predictor, metrics and prediction log as the API. Added last
+# (innermost), so draining, CORS and request ids apply; with an API key set, the key guards /invocations too.
+if settings.api_key:
+    Classifier.add_asgi_middleware(ApiKeyGuard, api_key=settings.api_key, paths=(INVOCATIONS_PATH,))
+Classifier.add_asgi_middleware(
+    SageMakerRoutes,
+    invocations=Invocations(
+        single=_single_input,
+        batch=_batch_input,
+        card=card,
+        tables=predictor.tables,
+        predict=predict_and_record,
+        result=result_fields,
+        refused=lambda error: monitor.count_unseen(unseen_categories(error, card)),
+    ),
+    max_body_bytes=settings.max_body_bytes,
+    server_name=f"BentoML Service/{Classifier.name}",
+    in_thread=predictor.runtime.name != "onnx",
+)

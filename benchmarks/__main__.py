@@ -11,7 +11,9 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -23,9 +25,12 @@ from benchmarks.prepare import Prepared, prepare
 from benchmarks.servers import Started, start_server, worker_rss_mb
 
 ROOT = Path(__file__).resolve().parent.parent
+CONTAINERS_CONF = ROOT / "deploy" / "podman" / "containers.conf"
 PYTHON = sys.executable
 BIN = Path(PYTHON).parent
 BATCH_ROWS = 1000
+# The bento's default: one API worker per core (SERVING_WORKERS=cpu_count); the floor gets as many.
+CORES = os.cpu_count() or 1
 # The examples benchmarked; iris gets every serving variant, the others the defaults.
 MODELS = {"iris": PROJECT / "notebooks" / "iris.ipynb", "churn": PROJECT / "notebooks" / "churn.ipynb"}
 
@@ -41,6 +46,8 @@ class ServerReport:
     ready_s: float
     rss_mb: list[float]
     batch_rows_per_s: float | None = None
+    ui_ready_s: float | None = None
+    ui_rss_mb: list[float] | None = None
 
 
 def measure(server: Started, concurrencies: list[int], duration: int, body: Path) -> dict[int, LoadResult]:
@@ -54,12 +61,15 @@ def bench_server(
 ) -> ServerReport:
     """Start one server, measure it, stop it; `files` holds the model's one.json and batch.json bodies."""
     logger.info("Measuring %s", name)
+    project = name.startswith("project")
     with start_server(
-        command, env, files / f"{name}.log", probe=json.loads((files / "one.json").read_text())
+        command, env, files / f"{name}.log", probe=json.loads((files / "one.json").read_text()), ui=project
     ) as server:
         loads = measure(server, args.concurrency, args.duration, files / "one.json")
         report = ServerReport(name, loads, server.seconds_to_ready, worker_rss_mb(server.process))
-        if name.startswith("project"):
+        if project:
+            report.ui_ready_s = server.seconds_to_ui
+            report.ui_rss_mb = worker_rss_mb(server.process, ui=True)
             batch = run_load(f"{server.url}/predict_batch", files / "batch.json", connections=2, duration=args.duration)
             report.batch_rows_per_s = batch.requests_per_s * BATCH_ROWS if batch.errors == 0 else 0.0
     return report
@@ -72,7 +82,7 @@ def servers_for(model: str, prepared: Prepared, env: dict[str, str]) -> list[tup
     if model == "iris":
         variants += [
             ("project: bento, SERVING_PREDICTION_LOG=off", bentoml_serve, {**env, "SERVING_PREDICTION_LOG": "off"}),
-            ("project: bento, SERVING_WORKERS=2 (API only, UI off)", bentoml_serve, {**env, "SERVING_WORKERS": "2"}),
+            ("project: bento, SERVING_WORKERS=1", bentoml_serve, {**env, "SERVING_WORKERS": "1"}),
             ("project: bento, SERVING_FAST_PATH=false", bentoml_serve, {**env, "SERVING_FAST_PATH": "false"}),
             (
                 "project: bento, SERVING_TRACE_PREDICTIONS=true",
@@ -88,8 +98,9 @@ def servers_for(model: str, prepared: Prepared, env: dict[str, str]) -> list[tup
         ),
         *variants,
         (
-            "floor: bare starlette + uvicorn (1 worker)",
-            [str(BIN / "uvicorn"), "benchmarks.floor_starlette:app", "--port", "{port}", "--log-level", "warning"],
+            f"floor: bare starlette + uvicorn ({CORES} workers, as many as the bento's API)",
+            [str(BIN / "uvicorn"), "benchmarks.floor_starlette:app", "--port", "{port}", "--log-level", "warning"]
+            + ["--workers", str(CORES)],
             env,
         ),
     ]
@@ -116,7 +127,15 @@ def median_report(measured: list[ServerReport]) -> ServerReport:
         statistics.median(m.ready_s for m in measured),
         measured[-1].rss_mb,
         statistics.median(batches) if batches else None,
+        _median_or_none([m.ui_ready_s for m in measured]),
+        measured[-1].ui_rss_mb,
     )
+
+
+def _median_or_none(values: list[float | None]) -> float | None:
+    """The median of the values measured, or None if none was."""
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
 
 
 def print_table(reports: list[ServerReport], concurrencies: list[int]) -> None:
@@ -136,13 +155,72 @@ def print_table(reports: list[ServerReport], concurrencies: list[int]) -> None:
             )
     lines += [
         "",
-        "| server | serve-to-ready s | RSS per worker MB | /predict_batch rows/s (1,000-row batches) |",
-        "|---|---:|---:|---:|",
+        "| server | serve-to-ready s | serve-to-/ui/ s | RSS per API worker MB | UI worker MB "
+        "| /predict_batch rows/s (1,000-row batches) |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for report in reports:
         rss = ", ".join(f"{r:.0f}" for r in report.rss_mb)
+        ui_rss = ", ".join(f"{r:.0f}" for r in report.ui_rss_mb) if report.ui_rss_mb else "–"
+        ui_ready = f"{report.ui_ready_s:.1f}" if report.ui_ready_s is not None else "–"
         batch = f"{report.batch_rows_per_s:,.0f}" if report.batch_rows_per_s is not None else "–"
-        lines.append(f"| {report.name} | {report.ready_s:.1f} | {rss} | {batch} |")
+        lines.append(f"| {report.name} | {report.ready_s:.1f} | {ui_ready} | {rss} | {ui_rss} | {batch} |")
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+def image_size_mib(model: str) -> float | None:
+    """Size of the newest image scripts/build.sh made for this example (<model>-clf-service), if any."""
+    for engine in ("podman", "docker"):
+        if shutil.which(engine) is None:
+            continue
+        env = {**os.environ, "CONTAINERS_CONF": os.environ.get("CONTAINERS_CONF", str(CONTAINERS_CONF))}
+        listed = subprocess.run(
+            [engine, "images", "--format", "{{.CreatedAt}}\t{{.ID}}", f"{model}-clf-service"],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        rows = sorted(line.split("\t") for line in listed.stdout.splitlines() if "\t" in line)
+        if listed.returncode == 0 and rows:
+            size = subprocess.run(
+                [engine, "image", "inspect", rows[-1][1], "--format", "{{.Size}}"],
+                capture_output=True,
+                text=True,
+                env=env,
+            )
+            return int(size.stdout.strip()) / 2**20 if size.returncode == 0 else None
+    return None
+
+
+def print_goals(model: str, reports: list[ServerReport], concurrency: int) -> None:
+    """Issue #13's table for the bento's defaults: now, and the goal."""
+    defaults = next(r for r in reports if r.name.startswith("project: bento, defaults"))
+    floor = reports[-1]
+    ratio = defaults.loads[concurrency].requests_per_s / floor.loads[concurrency].requests_per_s
+    image = image_size_mib(model)
+    ui_ready = f"{defaults.ui_ready_s:.1f} s" if defaults.ui_ready_s is not None else "–"
+    rows = [
+        (
+            f"/prediction ÷ floor, {concurrency} clients, {CORES} workers each",
+            f"{defaults.loads[concurrency].requests_per_s:,.0f} ÷ {floor.loads[concurrency].requests_per_s:,.0f}"
+            f" = {ratio:.2f}",
+            "≥ 0.5",
+        ),
+        ("workers by default", f"{len(defaults.rss_mb)} API + 1 web UI", "one per core, UI working"),
+        ("serve → /readyz and a prediction; → /ui/", f"{defaults.ready_s:.1f} s; {ui_ready}", "≤ 5 s; ≤ 8 s"),
+        (
+            "RSS per API worker under load (web UI worker)",
+            f"{max(defaults.rss_mb):.0f} MB ({', '.join(f'{r:.0f}' for r in defaults.ui_rss_mb or [])} MB)",
+            "≤ 250 MB",
+        ),
+        (
+            "image (newest from scripts/build.sh)",
+            f"{image:,.0f} MiB" if image is not None else "not built",
+            "≤ 700 MiB",
+        ),
+    ]
+    lines = ["", f"Goals ({model}, defaults):", "", "| | now | goal |", "|---|---|---|"]
+    lines += [f"| {name} | {now} | {goal} |" for name, now, goal in rows]
     sys.stdout.write("\n".join(lines) + "\n")
 
 
@@ -190,6 +268,8 @@ def main() -> None:
             if args.rounds > 1:
                 sys.stdout.write(f"Medians of {args.rounds} interleaved rounds.\n\n")
             print_table(reports, args.concurrency)
+            if 32 in args.concurrency:
+                print_goals(model, reports, 32)
             figures[model] = [r.__dict__ for r in reports]
     if args.json:
         args.json.write_text(json.dumps(figures, default=lambda o: o.__dict__, indent=2))

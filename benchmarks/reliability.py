@@ -26,7 +26,7 @@ import psutil
 
 from benchmarks.load import LoadResult, run_load
 from benchmarks.prepare import BIN, prepare
-from benchmarks.servers import PROBE, Started, start_server, worker_rss_mb
+from benchmarks.servers import PROBE, Started, is_ui_worker, start_server, worker_rss_mb
 from benchmarks.stop_under_load import StopResult, stop_under_load
 
 logger = logging.getLogger("benchmarks.reliability")
@@ -79,8 +79,9 @@ class KillResult:
 
 
 def serving_pids(server: Started) -> list[int]:
-    """The worker processes of `bentoml serve` (its children that serve HTTP)."""
-    return sorted(p.pid for p in psutil.Process(server.process.pid).children(recursive=True))
+    """The API's worker processes under `bentoml serve` (its children that serve the API, not the web UI's)."""
+    children = psutil.Process(server.process.pid).children(recursive=True)
+    return sorted(p.pid for p in children if not is_ui_worker(p))
 
 
 def soak(server: Started, body: Path, concurrency: int, duration: int, warmup: int) -> SoakResult:

@@ -26,6 +26,8 @@ class Started:
     url: str
     process: subprocess.Popen[bytes]
     seconds_to_ready: float
+    # From the same start until GET /ui/ answered 200 (servers with a web UI only).
+    seconds_to_ui: float | None = None
 
 
 def free_port() -> int:
@@ -37,9 +39,17 @@ def free_port() -> int:
 
 @contextmanager
 def start_server(
-    command: list[str], env: dict[str, str], log: Path, timeout: float = 120, probe: dict | None = None
+    command: list[str],
+    env: dict[str, str],
+    log: Path,
+    timeout: float = 120,
+    probe: dict | None = None,
+    ui: bool = False,
 ) -> Iterator[Started]:
-    """Run `command` ({port} filled in) until the block ends; ready means POST /prediction of `probe` answers 200."""
+    """Run `command` ({port} filled in) until the block ends; ready means POST /prediction of `probe` answers 200.
+
+    With `ui`, also wait for GET /ui/ to answer 200 and time that too.
+    """
     probe = PROBE if probe is None else probe
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -62,7 +72,16 @@ def start_server(
                         break
                 except httpx.TransportError:
                     time.sleep(0.05)
-            yield Started(url, process, time.monotonic() - started)
+            ready = time.monotonic() - started
+            ui_ready = None
+            while ui and ui_ready is None and time.monotonic() - started < timeout:
+                try:
+                    if httpx.get(f"{url}/ui/", timeout=5).status_code == 200:
+                        ui_ready = time.monotonic() - started
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.05)
+            yield Started(url, process, ready, ui_ready)
         finally:
             stop_group(process)
 
@@ -80,8 +99,22 @@ def stop_group(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def worker_rss_mb(process: subprocess.Popen[bytes]) -> list[float]:
-    """Resident memory of each process that serves requests (the children, or the process if it has none)."""
+def worker_rss_mb(process: subprocess.Popen[bytes], ui: bool = False) -> list[float]:
+    """Resident memory of each process that serves requests (the children, or the process if it has none).
+
+    BentoML's workers name their service on their command line: with `ui`, only the web UI's worker, else
+    every other one.
+    """
     parent = psutil.Process(process.pid)
     workers = parent.children(recursive=True) or [parent]
-    return sorted(w.memory_info().rss / 2**20 for w in workers)
+    chosen = [w for w in workers if is_ui_worker(w) == ui]
+    return sorted(w.memory_info().rss / 2**20 for w in chosen)
+
+
+def is_ui_worker(process: psutil.Process) -> bool:
+    """Whether a BentoML worker serves the web UI's service (named <model>_service_ui)."""
+    try:
+        command = process.cmdline()
+    except psutil.Error:
+        return False
+    return "--service-name" in command[:-1] and command[command.index("--service-name") + 1].endswith("_ui")

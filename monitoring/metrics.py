@@ -10,9 +10,10 @@ Every feature is watched the way its kind allows, with bounded labels:
 - every feature: `classifier_input_missing_total` for blanks, and for categories
   `classifier_input_unseen_category_total`, the requests refused for a value training never saw.
 
-A request does not touch Prometheus itself: in BentoML's multiprocess mode every increment writes a
-memory-mapped file under a lock (~1 µs), and a churn request makes ~25 of them. It adds to a `Pending`
-tally instead, which `flush` applies in one pass: every half second, and before /metrics answers.
+A single prediction does not touch Prometheus itself: in BentoML's multiprocess mode every increment writes
+a memory-mapped file under a lock (~1 µs), and a churn request makes ~25 of them. It is appended to a list
+instead, and `flush` counts everything gathered a column at a time, as for a batch: every half second, and
+before /metrics answers. `Pending` gathers other increments (BentoML's request series) the same way.
 
 prometheus_client is imported when the metrics are created, never at module import: BentoML sets
 PROMETHEUS_MULTIPROC_DIR in each worker after importing the service, and a client imported earlier
@@ -147,10 +148,9 @@ class _Families:
 class NumericWatcher:
     """A number or integer feature: its values' sum and count, training decile, range and blanks."""
 
-    def __init__(self, spec: FeatureSpec, families: _Families, pending: Pending) -> None:
+    def __init__(self, spec: FeatureSpec, families: _Families) -> None:
         assert spec.stats is not None
         self.name = spec.name
-        self.pending = pending
         self.inner_deciles = np.asarray(spec.stats.quantiles[1:-1])
         self._inner_list = spec.stats.quantiles[1:-1]
         self.low, self.high = spec.stats.min, spec.stats.max
@@ -166,19 +166,6 @@ class NumericWatcher:
         if value > self.high:
             return 10
         return bisect.bisect_right(self._inner_list, value)  # one value: no numpy call, it costs more
-
-    def observe_one(self, value: float) -> None:
-        """One row's value (NaN for a blank); the caller holds the pending tally's lock."""
-        pending = self.pending
-        if math.isnan(value):
-            pending.add(self._missing._value)
-            return
-        pending.add(self._value._count)
-        pending.add(self._value._sum, value)
-        position = self.decile(value)
-        pending.observe(self._decile, position)
-        if position in (-1, 10):
-            pending.add(self._outside._value)
 
     def observe_many(self, column: np.ndarray) -> None:
         """A whole column at once (a batch: applied at once, its cost is per batch, not per row)."""
@@ -201,9 +188,8 @@ class NumericWatcher:
 class CategoryWatcher:
     """A category or boolean feature: a count per value, bounded; blanks."""
 
-    def __init__(self, spec: FeatureSpec, families: _Families, pending: Pending) -> None:
+    def __init__(self, spec: FeatureSpec, families: _Families) -> None:
         self.name = spec.name
-        self.pending = pending
         if spec.kind is FeatureKind.BOOLEAN:
             values: list[Any] = [1.0, 0.0]
             labels = ["true", "false"]
@@ -214,13 +200,6 @@ class CategoryWatcher:
         self._other = families.category.labels(spec.name, OTHER)
         self._missing = families.missing.labels(spec.name)
         self._boolean = spec.kind is FeatureKind.BOOLEAN
-
-    def observe_one(self, value: Any) -> None:
-        """One row's value (None or NaN for a blank); the caller holds the pending tally's lock."""
-        if value is None or (self._boolean and math.isnan(value)):
-            self.pending.add(self._missing._value)
-            return
-        self.pending.add(self._series.get(value, self._other)._value)
 
     def observe_many(self, column: np.ndarray) -> None:
         """A whole column at once."""
@@ -273,13 +252,16 @@ class PredictionMetrics:
         info.labels(model_tag, runtime, f"{card.metrics.accuracy:.4f}").set(1)
         self._unseen = families.unseen
         self.pending = Pending()
+        # Single predictions wait here for the next flush, which counts them a column at a time: per request
+        # that costs a list append instead of ~25 Prometheus increments (see the module docstring).
+        self._singles: list[tuple[str, FeatureTable, Prediction]] = []
         # Children resolved once: .labels() costs more than the increment itself on the hot path.
         self._predictions = {(c, s): predictions.labels(c, s) for c in card.class_names for s in SOURCES}
         self._confidence = {s: confidence.labels(s) for s in SOURCES}
         self._watchers = [
-            NumericWatcher(spec, families, self.pending)
+            NumericWatcher(spec, families)
             if spec.kind in (FeatureKind.NUMBER, FeatureKind.INTEGER)
-            else CategoryWatcher(spec, families, self.pending)
+            else CategoryWatcher(spec, families)
             for spec in card.features
         ]
         # Every series exists from the start, so rate() and absent() work before the first request.
@@ -291,24 +273,39 @@ class PredictionMetrics:
                 self._unseen.labels(spec.name)
 
     def observe(self, source: str, table: FeatureTable, predictions: Sequence[Prediction]) -> None:
-        """Count a request's predictions and record its inputs."""
+        """Count a request's predictions and record its inputs: a single one at the next flush, a batch now."""
         if len(predictions) == 1:
-            prediction, pending, columns = predictions[0], self.pending, table.columns
-            with pending.lock:
-                pending.add(self._predictions[prediction.class_name, source]._value)
-                pending.observe(self._confidence[source], prediction.probability)
-                for watcher in self._watchers:
-                    watcher.observe_one(columns[watcher.name][0])
+            with self.pending.lock:
+                self._singles.append((source, table, predictions[0]))
             return
-        for class_name, count in Tally(p.class_name for p in predictions).items():
+        self._observe_rows(
+            source, table.columns, [p.class_name for p in predictions], [p.probability for p in predictions]
+        )
+
+    def _observe_rows(
+        self, source: str, columns: dict[str, np.ndarray], classes: Sequence[str], probabilities: Sequence[float]
+    ) -> None:
+        """Count rows' predictions and inputs, a whole column at a time."""
+        for class_name, count in Tally(classes).items():
             self._predictions[class_name, source].inc(count)
-        observe_many(self._confidence[source], np.fromiter((p.probability for p in predictions), float))
+        observe_many(self._confidence[source], np.asarray(probabilities, dtype=float))
         for watcher in self._watchers:
-            watcher.observe_many(table.columns[watcher.name])
+            watcher.observe_many(columns[watcher.name])
 
     def flush(self) -> None:
-        """Apply the single predictions gathered since the last flush to the Prometheus values."""
+        """Apply what was gathered since the last flush: the single predictions, by source, as one batch each."""
+        with self.pending.lock:
+            singles, self._singles = self._singles, []
         self.pending.flush()
+        for source in SOURCES:
+            rows = [(table, prediction) for s, table, prediction in singles if s == source]
+            if not rows:
+                continue
+            columns = {
+                watcher.name: np.concatenate([table.columns[watcher.name] for table, _ in rows])
+                for watcher in self._watchers
+            }
+            self._observe_rows(source, columns, [p.class_name for _, p in rows], [p.probability for _, p in rows])
 
     def count_unseen(self, feature: str) -> None:
         """Count a request refused for a category value training never saw."""

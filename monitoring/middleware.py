@@ -20,8 +20,8 @@ from monitoring.context import REQUEST_ID_HEADER, request_id_from, set_request_i
 from monitoring.monitor import Monitor
 
 access_log = logging.getLogger("bentoml.access")
-# Polled every few seconds by probes and Prometheus: a line each would drown the log.
-QUIET_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/metrics"})
+# Polled every few seconds by probes, Prometheus and SageMaker (/ping): a line each would drown the log.
+QUIET_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/metrics", "/ping"})
 
 
 class RequestTelemetry:

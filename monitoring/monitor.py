@@ -10,7 +10,7 @@ from pathlib import Path
 from modelcard.card import ModelCard
 from modelcard.table import FeatureTable
 from monitoring.context import current_request_id, new_request_id
-from monitoring.metrics import PredictionMetrics
+from monitoring.metrics import Pending, PredictionMetrics
 from monitoring.predlog import PredictionLog
 from monitoring.retention import Retention
 from serving.predictor import Prediction
@@ -73,6 +73,12 @@ class Monitor:
         """Apply the gathered metrics every half second: what Prometheus scrapes is never older than that."""
         while not self._stop_flushing.wait(METRICS_FLUSH_S):
             self.flush_metrics()
+
+    def pending(self) -> Pending:
+        """Where this worker gathers increments until the next flush (for other series, e.g. BentoML's)."""
+        if self.metrics is None:
+            raise RuntimeError("Monitor.start() has not run in this process")
+        return self.metrics.pending
 
     def flush_metrics(self) -> None:
         """Bring the Prometheus values up to date (before /metrics answers)."""

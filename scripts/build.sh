@@ -1,25 +1,29 @@
 #!/usr/bin/env bash
-# The release pipeline: test -> train -> build -> export -> containerize -> smoke, stopping at the first failure.
+# The release pipeline: test -> train -> build -> export -> publish -> containerize -> smoke; stops at the first
+# failure.
 #
 # Usage: scripts/build.sh [--notebook PATH] [--skip STAGE]... [--only STAGE]... [--local-base] [--image-tag TAG]
-#   stages: test train build export containerize smoke (default: all, in that order)
+#                         [--publish s3://BUCKET/PREFIX]
+#   stages: test train build export publish containerize smoke (default: all, in that order)
 #   --notebook    the notebook to train (default notebooks/iris.ipynb); its model is <notebook name>_clf and
 #                 the bento <notebook name>_clf_service, e.g. --notebook notebooks/churn.ipynb
 #   --local-base  build the image on a local Debian base (scripts/make-base-image.sh): for networks without
 #                 Docker Hub or behind a TLS-intercepting proxy. Default: the standard python:3.11-slim base.
+#   --publish     upload the bento and its model there (scripts/publish.py; AWS_* variables give the endpoint and
+#                 credentials); default $PUBLISH_URL. Without either the publish stage is skipped.
 # The container engine: $BENTOML_CONTAINERIZE_BACKEND if set, else docker when its daemon answers, else podman,
 # else buildah (buildah builds but cannot run the smoke test). MODEL_TAG picks the model when train is skipped.
 set -Eeuo pipefail  # -E: the ERR trap below also fires inside the stage functions
 
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
-ALL_STAGES=(test train build export containerize smoke)
+ALL_STAGES=(test train build export publish containerize smoke)
 PYTHON="$ROOT/.venv/bin/python"
 BENTOML="$ROOT/.venv/bin/bentoml"
 BASE_IMAGE="localhost/model-service-base:bookworm"
 SMOKE_PORT="${SMOKE_PORT:-3900}"
 
-stages=() skip=() local_base=false image_tag="" notebook="notebooks/iris.ipynb"
+stages=() skip=() local_base=false image_tag="" notebook="notebooks/iris.ipynb" publish_url="${PUBLISH_URL:-}"
 while [ $# -gt 0 ]; do
     case "$1" in
         --notebook) notebook="$2"; shift 2 ;;
@@ -27,10 +31,17 @@ while [ $# -gt 0 ]; do
         --skip) skip+=("$2"); shift 2 ;;
         --local-base) local_base=true; shift ;;
         --image-tag) image_tag="$2"; shift 2 ;;
-        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+        --publish) publish_url="$2"; shift 2 ;;
+        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
 done
+if [ -z "$publish_url" ]; then
+    for s in "${stages[@]}"; do
+        [ "$s" != publish ] || { echo "build.sh: --only publish needs --publish s3://BUCKET/PREFIX or PUBLISH_URL" >&2; exit 2; }
+    done
+    skip+=(publish)  # nowhere to publish to
+fi
 [ ${#stages[@]} -gt 0 ] || stages=("${ALL_STAGES[@]}")
 
 wanted() {
@@ -106,6 +117,11 @@ stage_export() {
     echo "model file: dist/$name.bentomodel"
 }
 
+stage_publish() {
+    "$PYTHON" scripts/publish.py publish "$publish_url" --bento "$bento_tag"
+    published="${publish_url%/}/${bento_tag/:/-}.bento"
+}
+
 stage_containerize() {
     engine="$(pick_engine)"
     case "$engine" in podman|buildah) use_podman_conf ;; esac
@@ -114,7 +130,9 @@ stage_containerize() {
     local options=()
     # Builds fetch packages; rootful podman/buildah builds reach the network most reliably on the host's.
     case "$engine" in podman|buildah) options+=(--opt network=host) ;; esac
-    "$BENTOML" containerize "$bento_tag" --backend "$engine" -t "$image_tag" "${options[@]}"
+    # From the temporary folder: BentoML 1.4.39 refuses a bento's dockerfile_template when its temporary build
+    # context is not under the working directory (bentoml/BentoML#5566).
+    (cd "${TMPDIR:-/tmp}" && "$BENTOML" containerize "$bento_tag" --backend "$engine" -t "$image_tag" "${options[@]}")
     image_size="$("$engine" image inspect "$image_tag" --format '{{.Size}}')"
     echo "image: $image_tag ($((image_size / 1024 / 1024)) MiB)"
 }
@@ -151,19 +169,20 @@ smoke_checks() {
 # The image is named after the bento: churn_clf_service -> churn-clf-service.
 image_name() { local name="${bento_tag%%:*}"; echo "${name//_/-}"; }
 
-model_tag="" bento_tag="" engine="" image_size="" ready_s=""
+model_tag="" bento_tag="" engine="" image_size="" ready_s="" published=""
 run_stage test stage_test
 run_stage train stage_train
-if [ -z "$model_tag" ] && { wanted build || wanted export || wanted containerize || wanted smoke; }; then
+if [ -z "$model_tag" ] && { wanted build || wanted export || wanted publish || wanted containerize || wanted smoke; }; then
     default_model="$(basename "$notebook" .ipynb)_clf:latest"
     model_tag="$("$BENTOML" models get "${MODEL_TAG:-$default_model}" -o json | "$PYTHON" -c 'import json,sys; d=json.load(sys.stdin); print(d["name"]+":"+d["version"])')"
 fi
 run_stage build stage_build
 run_stage export stage_export
-if [ -z "$bento_tag" ] && { wanted containerize || wanted smoke; }; then
+if [ -z "$bento_tag" ] && { wanted publish || wanted containerize || wanted smoke; }; then
     bento_name="${model_tag%%:*}_service"
     bento_tag="$bento_name:$("$BENTOML" get "$bento_name:latest" -o json | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["version"])')"
 fi
+run_stage publish stage_publish
 run_stage containerize stage_containerize
 if [ -z "$image_tag" ] && wanted smoke; then image_tag="$(image_name):${bento_tag#*:}"; fi
 run_stage smoke stage_smoke
@@ -173,5 +192,6 @@ echo "Summary"
 echo "  model:  ${model_tag:-–}"
 echo "  bento:  ${bento_tag:-–}"
 echo "  image:  ${image_tag:-–} ${image_size:+($((image_size / 1024 / 1024)) MiB)}"
+echo "  s3:     ${published:-–}"
 echo "  ready:  ${ready_s:+${ready_s}s after docker/podman run}"
 for timing in "${timings[@]}"; do echo "  stage:  $timing"; done

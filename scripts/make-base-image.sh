@@ -26,6 +26,8 @@ trap 'rm -rf "$rootfs"' EXIT
 echo "debootstrap bookworm from $mirror"
 debootstrap --variant=minbase --include=python3,python3-venv,python3-pip,ca-certificates bookworm "$rootfs" "$mirror"
 rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+# Manuals and translations (~50 MB) serve nobody in a container: the image keeps to what serving needs.
+rm -rf "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/* "$rootfs"/usr/share/locale/*
 
 # Trust what the host trusts (a corporate TLS proxy's CA included), for apt, pip and uv inside builds.
 install -D -m 0644 "$host_ca" "$rootfs/etc/ssl/certs/host-ca-bundle.crt"

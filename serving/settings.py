@@ -25,9 +25,8 @@ class Settings:
     # Largest request body (and UI upload) accepted: a 1,000-row batch of four numbers is ~85 KB.
     max_body_bytes: int = 1_048_576
     fast_path: bool = True
-    # One worker by default: Gradio keeps per-process state (its queue), so the UI needs every request of a
-    # session to reach the same process. More workers serve the API faster and switch the UI off.
-    workers: int | str = 1
+    # The API's workers: one per core by default. The web UI has one worker of its own whatever this says.
+    workers: int | str = "cpu_count"
     # The public path prefix when a reverse proxy serves this under a sub-path, e.g. "/models/churn".
     root_path: str = ""
     # Where the prediction log goes (one JSON line per request): a folder, "" for the default one beside the
@@ -134,7 +133,7 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
 
 
 def _workers(value: str) -> int | str:
-    """A positive worker count, or "cpu_count" for one worker per core (API only: the UI needs one worker)."""
+    """A positive worker count, or "cpu_count" for one worker per core."""
     if value == "cpu_count":
         return value
     if not value.isdigit() or int(value) < 1:

@@ -140,7 +140,7 @@ class DrainingConnections:
                 if stop.draining:
                     message["headers"] = [*message.get("headers", []), CONNECTION_CLOSE]
                 # An event stream (the web UI's) stays open as long as the page: it must not hold the drain up.
-                if counted and (b"content-type", b"text/event-stream") in _content_types(message):
+                if counted and _is_event_stream(message):
                     stop.in_flight -= 1
                     counted = False
             await send(message)
@@ -153,10 +153,9 @@ class DrainingConnections:
             stop.last_request = time.monotonic()
 
 
-def _content_types(message: Message) -> list[tuple[bytes, bytes]]:
-    """The response's Content-Type header reduced to its media type, as (name, value) pairs."""
-    return [
-        (b"content-type", bytes(value).split(b";")[0].strip().lower())
-        for name, value in message.get("headers", [])
-        if bytes(name).lower() == b"content-type"
-    ]
+def _is_event_stream(message: Message) -> bool:
+    """Whether a response start message announces an event stream (text/event-stream)."""
+    for name, value in message.get("headers", []):
+        if name.lower() == b"content-type":
+            return bool(bytes(value).lstrip().lower().startswith(b"text/event-stream"))
+    return False

@@ -224,3 +224,28 @@ def test_deferred_increments_match_prometheus_own_and_none_is_lost_to_a_concurre
         assert _samples(deferred, name) == _samples(direct, name), name
     for name in ("h_sum", "s_sum"):
         assert _samples(deferred, name) == pytest.approx(_samples(direct, name)), name
+
+
+def test_single_predictions_flushed_together_count_as_the_same_rows_in_a_batch() -> None:
+    card = make_churn_card()
+    rows = [
+        CHURN_ROW,
+        {**CHURN_ROW, "contract": "two_year", "seniorcitizen": True, "paymentmethod": None},
+        {**CHURN_ROW, "tenure": 500, "monthlycharges": None, "contract": "a_value_past_the_30_watched"},
+    ]
+    predictions = [
+        Prediction("yes", 0.97, {"no": 0.03, "yes": 0.97}),
+        Prediction("no", 0.51, {"no": 0.51, "yes": 0.49}),
+    ]
+    predictions.append(Prediction("yes", 0.6, {"no": 0.4, "yes": 0.6}))
+    singles, batch = CollectorRegistry(), CollectorRegistry()
+    one_by_one = PredictionMetrics(card, "churn_clf:test", "onnx", registry=singles)
+    for row, prediction in zip(rows, predictions, strict=True):
+        one_by_one.observe("api", FeatureTable.from_records(card.features, [row]), [prediction])
+    one_by_one.flush()
+    PredictionMetrics(card, "churn_clf:test", "onnx", registry=batch).observe(
+        "api", FeatureTable.from_records(card.features, rows), predictions
+    )
+    for metric in singles.collect():
+        for sample in metric.samples:
+            assert batch.get_sample_value(sample.name, sample.labels) == pytest.approx(sample.value), sample

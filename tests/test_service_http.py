@@ -63,10 +63,20 @@ def test_swagger_ui_and_health(client: TestClient) -> None:
     assert client.get("/readyz").status_code == 200
 
 
-def test_ui_is_mounted(client: TestClient) -> None:
-    response = client.get("/ui/")
+def test_ui_is_mounted_on_the_web_ui_services_app(service_module) -> None:
+    service_module.mount_ui()  # what WebUI.__init__ does in the UI's own worker
+    with TestClient(service_module.ui_web) as ui:
+        response = ui.get("/ui/")
     assert response.status_code == 200
     assert "gradio" in response.text.lower()
+
+
+def test_without_the_web_ui_service_the_api_says_so_and_keeps_answering(client: TestClient) -> None:
+    # In one process (no `bentoml serve`) there is no UI worker to pass /ui on to.
+    response = client.get("/ui/")
+    assert response.status_code == 503
+    assert "web UI" in response.json()["error"]
+    assert client.post("/prediction", json=SETOSA).status_code == 200
 
 
 def test_json_with_charset_and_missing_content_type_are_accepted(client: TestClient) -> None:

@@ -14,7 +14,12 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
     settings = Settings.from_env()
     # No MODEL_TAG: the model a built bento carries, else iris_clf:latest (serving/store.py pinned_tag).
-    assert (settings.model_tag, settings.runtime, settings.workers, settings.fast_path) == (None, "auto", 1, True)
+    assert (settings.model_tag, settings.runtime, settings.workers, settings.fast_path) == (
+        None,
+        "auto",
+        "cpu_count",
+        True,
+    )
 
 
 def test_overrides(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import pytest
 from playwright.sync_api import Browser, sync_playwright
 
 from tests.conftest import ROOT
-from tests.e2e.server import BENTOML, Server, serve
+from tests.e2e.server import BENTOML, Server, serve, wait_for_ui
 
 ARTIFACTS = ROOT / "test-artifacts"
 # The API key of the locked-down server; 25 characters, over the 16 the settings require.
@@ -75,6 +77,7 @@ def served_bento(bento_tag: str, tmp_path_factory: pytest.TempPathFactory, artif
     """The built bento served with `bentoml serve <tag>` from outside the source tree."""
     elsewhere = tmp_path_factory.mktemp("elsewhere")
     with serve(bento_tag, cwd=elsewhere, log=artifacts / "serve-bento.log") as server:
+        wait_for_ui(server.url)  # the UI's own worker starts after the API's
         yield server
 
 
@@ -85,6 +88,7 @@ def served_churn_bento(
     """The churn bento served with no MODEL_TAG set: it serves the model it was built with."""
     elsewhere = tmp_path_factory.mktemp("churn-elsewhere")
     with serve(churn_bento_tag, cwd=elsewhere, log=artifacts / "serve-churn-bento.log") as server:
+        wait_for_ui(server.url)
         yield server
 
 
@@ -94,7 +98,41 @@ def locked_bento(bento_tag: str, tmp_path_factory: pytest.TempPathFactory, artif
     env = {"SERVING_API_KEY": API_KEY, "SERVING_CORS_ORIGINS": ALLOWED_ORIGIN, "SERVING_LOG_FORMAT": "json"}
     log = artifacts / "serve-locked-bento.log"
     with serve(bento_tag, cwd=tmp_path_factory.mktemp("locked"), log=log, env=env) as server:
+        wait_for_ui(server.url, headers={"Authorization": f"Bearer {API_KEY}"})
         yield server
+
+
+def build_sh(model_tag: str, log: Path, *skip: str) -> dict[str, str]:
+    """scripts/build.sh with the test and train stages skipped, for a model already in the store: its summary."""
+    if shutil.which("podman") is None:
+        pytest.fail("podman is missing: `make test` installs it (scripts/system-deps.sh)")
+    stages = [arg for stage in ("test", "train", *skip) for arg in ("--skip", stage)]
+    started = time.monotonic()
+    result = subprocess.run(
+        [str(ROOT / "scripts" / "build.sh"), *stages, "--local-base"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SMOKE_PORT": "3911", "MODEL_TAG": model_tag},
+    )
+    log.write_text(result.stdout + result.stderr)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    summary = dict(
+        line.strip().split(":", 1) for line in result.stdout.split("Summary", 1)[1].splitlines() if ":" in line
+    )
+    seconds = f"{time.monotonic() - started:.0f}"
+    return {key.strip(): value.strip() for key, value in summary.items()} | {
+        "stdout": result.stdout,
+        "seconds": seconds,
+    }
+
+
+@pytest.fixture(scope="session")
+def iris_image(trained_tag: str, artifacts: Path) -> dict[str, str]:
+    """The iris model's image, built once a session by scripts/build.sh --local-base and shared by every test that
+    runs it (the pipeline, SageMaker's way, podman kube play): build.sh's summary, plus "tag" and "seconds"."""
+    summary = build_sh(trained_tag, artifacts / "build-sh.log")
+    return summary | {"tag": summary["image"].split()[0]}
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,8 @@ import httpx
 
 from benchmarks.servers import free_port
 
-NGINX_CONF = """\
+# An unprivileged nginx keeping every file in {tmp}; the http block is left open for the caller's part.
+NGINX_HEAD = """\
 worker_processes 1;
 pid {tmp}/nginx.pid;
 error_log {tmp}/error.log;
@@ -25,6 +26,10 @@ http {{
     fastcgi_temp_path {tmp}/fastcgi;
     uwsgi_temp_path {tmp}/uwsgi;
     scgi_temp_path {tmp}/scgi;
+"""
+NGINX_CONF = (
+    NGINX_HEAD
+    + """\
     server {{
         listen 127.0.0.1:{port};
         location {prefix}/ {{
@@ -37,6 +42,7 @@ http {{
     }}
 }}
 """
+)
 
 
 @contextmanager

@@ -86,3 +86,16 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], started: float, time
             pass
         time.sleep(0.1)
     raise TimeoutError(f"{url} not ready after {timeout} s:\n{log.read_text()[-3000:]}")
+
+
+def wait_for_ui(url: str, timeout: float = 60, headers: dict[str, str] | None = None) -> float:
+    """Wait until the web UI's own worker answers GET /ui/ with 200 (it starts after the API's); the seconds."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        try:
+            if httpx.get(f"{url}/ui/", timeout=30, headers=headers).status_code == 200:
+                return time.monotonic() - started
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{url}/ui/ not answering after {timeout} s")

@@ -4,7 +4,6 @@ file it exports imports into an empty store and serves."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -12,36 +11,17 @@ import httpx
 import pytest
 
 from tests.conftest import ROOT
+from tests.e2e.conftest import build_sh
 from tests.e2e.server import BENTOML, serve
 from tests.fakes import SETOSA
 
 pytestmark = pytest.mark.slow
 
 
-def build_sh(model_tag: str, log: Path, *skip: str) -> dict[str, str]:
-    """scripts/build.sh with the test and train stages skipped, for a model already in the store: its summary."""
-    if shutil.which("podman") is None:
-        pytest.fail("podman is missing: `make test` installs it (scripts/system-deps.sh)")
-    stages = [arg for stage in ("test", "train", *skip) for arg in ("--skip", stage)]
-    result = subprocess.run(
-        [str(ROOT / "scripts" / "build.sh"), *stages, "--local-base"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "SMOKE_PORT": "3911", "MODEL_TAG": model_tag},
-    )
-    log.write_text(result.stdout + result.stderr)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    summary = dict(
-        line.strip().split(":", 1) for line in result.stdout.split("Summary", 1)[1].splitlines() if ":" in line
-    )
-    return {key.strip(): value.strip() for key, value in summary.items()} | {"stdout": result.stdout}
-
-
 @pytest.fixture(scope="module")
-def pipeline(trained_tag: str, artifacts: Path) -> dict[str, str]:
-    """build -> export -> containerize (local Debian base) -> smoke, as a user runs it."""
-    return build_sh(trained_tag, artifacts / "build-sh.log")
+def pipeline(iris_image: dict[str, str]) -> dict[str, str]:
+    """build -> export -> containerize (local Debian base) -> smoke, as a user runs it (once a session, shared)."""
+    return iris_image
 
 
 def test_image_serves_the_trained_model(pipeline: dict[str, str], trained_tag: str) -> None:

@@ -15,7 +15,7 @@ import pytest
 from gradio_client import Client
 
 from tests.conftest import ROOT
-from tests.e2e.server import serve
+from tests.e2e.server import serve, wait_for_ui
 
 pytestmark = pytest.mark.slow
 
@@ -41,6 +41,7 @@ def test_served_under_model_tag_and_answered_three_ways(
         assert answer["model"] == tag and answer["class"] in card["class_names"]
         with bentoml.SyncHTTPClient(server.url) as client:
             assert client.prediction(**row) == answer
+        wait_for_ui(server.url)  # the UI's own worker starts after the API's
         ui = Client(f"{server.url}/ui/", verbose=False)
         values = [_ui_value(feature, row[feature["name"]]) for feature in card["features"]]
         bars, verdict, _picture = ui.predict(*values, api_name="/predict")

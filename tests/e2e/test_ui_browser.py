@@ -146,10 +146,11 @@ def test_phone_width(browser: Browser, served_bento: Server, artifacts: Path) ->
 
 def test_behind_reverse_proxy_path_prefix(browser: Browser, bento_tag: str, tmp_path: Path, artifacts: Path) -> None:
     from tests.e2e.proxy import nginx_prefix
-    from tests.e2e.server import serve
+    from tests.e2e.server import serve, wait_for_ui
 
     env = {"SERVING_ROOT_PATH": "/iris"}
     with serve(bento_tag, cwd=tmp_path, log=artifacts / "serve-behind-proxy.log", env=env) as server:
+        wait_for_ui(server.url)
         with nginx_prefix(server.url, "/iris", tmp_path) as public:
             page = open_ui(browser, public.removesuffix("/iris") + "/iris")
             set_measurements(page, VIRGINICA)

@@ -1,0 +1,187 @@
+"""The prediction routes' hot path: answered outside BentoML's per-request middlewares, minus none of their duties.
+
+BentoML wraps every request in Starlette's error handler, its request metrics, OpenTelemetry, the traffic
+timeout and its request context, all outside the middlewares a service adds; in one process that cost
+~100 µs a request, four times an iris prediction. POSTs to the prediction routes skip them: they go through
+the very middlewares the service adds to BentoML's stack (the same classes and options, built a second
+time: request id and access log, draining, CORS, API key, 413/415 guard, the fast JSON handlers), and
+BentoML's request counter and latency histogram still count them, under their own names and labels,
+gathered like our own metrics and applied every half second and before /metrics answers.
+
+Left to BentoML's full stack: every other route, every other method, and the prediction routes too when
+tracing is asked for (SERVING_TRACE_PREDICTIONS), so those requests get their spans.
+
+BentoML has no hook outside its own middlewares (add_asgi_middleware places ours inside them), so
+`serve_hot_path` swaps the service object's class for a subclass whose `to_asgi` wraps BentoML's app. What
+this relies on (the class swap, RunnerTrafficMetricsMiddleware and its metric attributes) is pinned by
+tests/test_hot_path.py, which fails when BentoML changes it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from monitoring.metrics import Pending
+from serving.asgi import media_type
+from serving.fastpath import JSON_TYPES
+
+# The gauge of the last request's time is set at most this often: it is a timestamp, not a count.
+LAST_REQUEST_EVERY_S = 1.0
+
+
+def find_middleware(app: Any, cls_name: str) -> Any | None:
+    """The instance of the middleware class named `cls_name` inside a Starlette app's stack, if any."""
+    if getattr(app, "middleware_stack", None) is None and hasattr(app, "build_middleware_stack"):
+        app.middleware_stack = app.build_middleware_stack()
+    layer = getattr(app, "middleware_stack", app)
+    while layer is not None:
+        if type(layer).__name__ == cls_name:
+            return layer
+        layer = getattr(layer, "app", None)
+    return None
+
+
+class BentoRequestMetrics:
+    """BentoML's per-request series (`<namespace>_request_total`, `_request_duration_seconds`) for hot requests.
+
+    Uses the metric objects of BentoML's own RunnerTrafficMetricsMiddleware, so the series, names and labels
+    are exactly those BentoML writes for every other request; increments wait in `Pending` like ours do.
+    """
+
+    def __init__(self, middleware: Any, pending: Callable[[], Pending], labels: Callable[[], dict[str, str]]) -> None:
+        self.middleware = middleware
+        self.pending = pending
+        self.labels = labels
+        self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
+        self._last_request: Any = None
+        self._last_set = 0.0
+
+    def _series(self, endpoint: str, status: int) -> tuple[Any, Any]:
+        """The counter and histogram children of one endpoint and status, resolved once."""
+        middleware = self.middleware
+        if not middleware._is_setup:
+            middleware._setup()
+        labels = {**self.labels(), "endpoint": endpoint, "http_response_code": status}
+        children = (
+            middleware.metrics_request_total.labels(**labels),
+            middleware.metrics_request_duration.labels(**labels),
+        )
+        self._children[endpoint, status] = children
+        return children
+
+    def record(self, endpoint: str, status: int, seconds: float) -> None:
+        """Count one answered request."""
+        total, duration = self._children.get((endpoint, status)) or self._series(endpoint, status)
+        pending = self.pending()
+        with pending.lock:
+            pending.add(total._value)
+            pending.observe(duration, seconds)
+        now = time.time()
+        if now - self._last_set >= LAST_REQUEST_EVERY_S:
+            if self._last_request is None:
+                labels = self.labels()
+                self._last_request = self.middleware.metrics_last_request_timestamp.labels(
+                    service_name=labels["service_name"],
+                    service_version=labels["service_version"],
+                    runner_name=labels["runner_name"],
+                )
+            self._last_request.set(now)
+            self._last_set = now
+
+
+class HotPath:
+    """Outermost ASGI app: JSON POSTs to `paths` go through `build_chain(app)`; all else to BentoML's `app`."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        paths: Iterable[str],
+        build_chain: Callable[[ASGIApp], ASGIApp],
+        metrics: Callable[[ASGIApp], BentoRequestMetrics | None],
+        media_types: Iterable[bytes] = JSON_TYPES,
+    ) -> None:
+        self.app = app
+        self.paths = frozenset(paths)
+        # Only what the fast handlers answer: other bodies (e.g. application/vnd.x+json) take BentoML's handler.
+        self.media_types = frozenset(media_types)
+        # Whatever the chain passes on (it should not: the fast handlers answer every POST) gets BentoML's stack.
+        self.chain = build_chain(app)
+        self._make_metrics = metrics
+        self._metrics: BentoRequestMetrics | None = None
+        self._metrics_found = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "POST"
+            or scope["path"] not in self.paths
+            or media_type(scope) not in self.media_types
+        ):
+            await self.app(scope, receive, send)
+            return
+        metrics = self._metrics if self._metrics_found else self._find_metrics()
+        started = time.perf_counter()
+        status = 500
+
+        async def send_counted(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.chain(scope, receive, send_counted)
+        finally:
+            if metrics is not None:
+                metrics.record(scope["path"], status, time.perf_counter() - started)
+
+    def _find_metrics(self) -> BentoRequestMetrics | None:
+        """BentoML's request metrics, found on the first request (its app builds its stack lazily)."""
+        self._metrics, self._metrics_found = self._make_metrics(self.app), True
+        return self._metrics
+
+
+def request_metrics(pending: Callable[[], Pending]) -> Callable[[ASGIApp], BentoRequestMetrics | None]:
+    """A factory of BentoRequestMetrics for BentoML's app, or None when its metrics are off."""
+
+    def labels() -> dict[str, str]:
+        from bentoml._internal.context import server_context
+
+        return {
+            "service_name": server_context.bento_name,
+            "service_version": server_context.bento_version,
+            "runner_name": server_context.service_name or "",
+        }
+
+    def make(app: ASGIApp) -> BentoRequestMetrics | None:
+        middleware = find_middleware(app, "RunnerTrafficMetricsMiddleware")
+        return None if middleware is None else BentoRequestMetrics(middleware, pending, labels)
+
+    return make
+
+
+def serve_hot_path(service: Any, paths: Iterable[str], pending: Callable[[], Pending]) -> None:
+    """Make `service.to_asgi()` (what each BentoML worker serves) answer `paths` on the hot path."""
+    bentoml_service = type(service)
+    paths = tuple(paths)
+
+    def chain(inner: ASGIApp) -> ASGIApp:
+        """The service's own middlewares around `inner`, outermost first, as BentoML stacks them."""
+        app = inner
+        for middleware, options in reversed(service.middlewares):
+            app = middleware(app, **options)
+        return app
+
+    class HotPathService(bentoml_service):  # type: ignore[misc,valid-type]
+        """BentoML's Service, with the hot path outside its ASGI app."""
+
+        __slots__ = ()
+
+        def to_asgi(self, is_main: bool = True) -> ASGIApp:
+            return HotPath(bentoml_service.to_asgi(self, is_main), paths, chain, request_metrics(pending))
+
+    service.__class__ = HotPathService
