@@ -156,7 +156,7 @@ def settle_heap() -> None:
 
     The garbage collector's passes over the long-lived start-up heap stalled every in-flight request for
     ~200 ms a few times a second under load. Frozen, the loaded objects are never scanned again. Measured on
-    2 API workers at 32 clients (the iris example): thresholds (50_000, 50, 1000) gave p99 20 ms,
+    2 API workers at 32 clients (the example model): thresholds (50_000, 50, 1000) gave p99 20 ms,
     (5_000, 20, 100) 39 ms,
     the default (700, 10, 10) 29 ms, each at 149-154 MB a worker: without Gradio in the API's workers the
     high thresholds no longer cost memory (README, Performance).

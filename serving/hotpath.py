@@ -2,7 +2,7 @@
 
 BentoML wraps every request in Starlette's error handler, its request metrics, OpenTelemetry, the traffic
 timeout and its request context, all outside the middlewares a service adds; in one process that cost
-~100 µs a request, four times an iris prediction. POSTs to the prediction routes skip them: they go through
+~100 µs a request, four times a small model's prediction. POSTs to the prediction routes skip them: they go through
 the very middlewares the service adds to BentoML's stack (the same classes and options, built a second
 time: request id and access log, draining, CORS, API key, 413/415 guard, the fast JSON handlers), and
 BentoML's request counter and latency histogram still count them, under their own names and labels,
