@@ -339,7 +339,10 @@ def test_a_rolling_change_of_the_model_keeps_answering(
             while not stop.is_set() and len(answers) < 20_000:
                 started = time.monotonic()
                 try:
-                    response = client.post(f"{service.url}/prediction", json=row)
+                    # A new connection each call: `nginx -s reload` (our stand-in for the endpoints changing) closes
+                    # its old workers' idle client connections, and a call sent on one just then was lost in
+                    # nginx, not in a pod; a Service (kube-proxy) never closes the client's connection.
+                    response = client.post(f"{service.url}/prediction", json=row, headers={"Connection": "close"})
                     model = response.json().get("model", "") if response.status_code == 200 else response.text
                     answers.append((time.monotonic() - started, response.status_code, model))
                 except httpx.HTTPError as error:
