@@ -152,20 +152,11 @@ class NumericWatcher:
         assert spec.stats is not None
         self.name = spec.name
         self.inner_deciles = np.asarray(spec.stats.quantiles[1:-1])
-        self._inner_list = spec.stats.quantiles[1:-1]
         self.low, self.high = spec.stats.min, spec.stats.max
         self._value = families.value.labels(spec.name)
         self._decile = families.decile.labels(spec.name)
         self._outside = families.outside.labels(spec.name)
         self._missing = families.missing.labels(spec.name)
-
-    def decile(self, value: float) -> int:
-        """-1 below the training minimum, 10 above the maximum, else the training decile 0 to 9."""
-        if value < self.low:
-            return -1
-        if value > self.high:
-            return 10
-        return bisect.bisect_right(self._inner_list, value)  # one value: no numpy call, it costs more
 
     def observe_many(self, column: np.ndarray) -> None:
         """A whole column at once (a batch: applied at once, its cost is per batch, not per row)."""
