@@ -27,9 +27,11 @@ $(UV):
 	$(PYTHON) -m venv .cache/uv
 	.cache/uv/bin/pip install --quiet uv==$(UV_VERSION)
 
-# The stamp makes set-up a no-op until pyproject.toml or uv.lock change.
-$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --python $(PYTHON)
+# The stamp makes set-up a no-op until pyproject.toml, uv.lock or this file change. Bytecode is compiled at
+# install, as in the image: where PYTHONDONTWRITEBYTECODE is set, every `bentoml serve` process otherwise
+# compiled BentoML's, Gradio's and pandas' sources again at each start (ready in 5.6 s instead of ~2 s).
+$(VENV)/.synced: pyproject.toml uv.lock Makefile | $(UV)
+	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
 	touch $@
 
 setup: $(VENV)/.synced ## Create .venv with the locked dependencies (no-op when up to date)

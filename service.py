@@ -197,20 +197,7 @@ class WebUI:
         monitor.close()
 
 
-def ui_socket_path() -> str | None:
-    """The Unix socket `bentoml serve` gave the WebUI service (None when it runs elsewhere or not at all)."""
-    # BentoML hands each worker its dependencies' addresses in this mapping (from BENTOML_RUNNER_MAP);
-    # tests/e2e/test_served_bento.py fails if that changes.
-    from bentoml._internal.configuration.containers import BentoMLContainer
-
-    address = BentoMLContainer.remote_runner_mapping.get().get(WebUI.name, "")
-    for scheme in ("unix://", "file://"):
-        if address.startswith(scheme):
-            return address.removeprefix(scheme)
-    return None
-
-
-web.mount("/ui", UiProxy(ui_socket_path), name="ui")
+web.mount("/ui", UiProxy(lambda: startup.dependency_socket(WebUI.name)), name="ui")
 
 
 # /readyz answers for the API alone: the UI starts beside it (Gradio's import takes seconds) and its own

@@ -101,9 +101,11 @@ class TableBuilder:
             columns.update((name, numbers[:, j]) for j, (_, name) in enumerate(self._numeric))
         blank = False
         if self._category:
+            values = [[row[i] for i, _ in self._category] for row in rows]
             texts = np.empty((len(rows), len(self._category)), dtype=object, order="F")
-            texts[:] = [[row[i] for i, _ in self._category] for row in rows]
-            blank = bool((texts == None).any())  # noqa: E711 - elementwise
+            texts[:] = values
+            # In Python, not numpy: an elementwise comparison of an object array cost more than the rest here.
+            blank = any(None in row_values for row_values in values)
             columns.update((name, texts[:, j]) for j, (_, name) in enumerate(self._category))
         return FeatureTable({name: columns[name] for name in self.names}, len(rows), blank)
 

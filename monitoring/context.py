@@ -16,22 +16,25 @@ _ACCEPTABLE_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
 class _RequestIds:
     """32 hex digits: 64 random bits drawn once per process, then a counter.
 
-    Unique across workers and restarts like a uuid4, without its getrandom() system call per request.
+    Unique across workers and restarts like a uuid4, without its getrandom() system call per request
+    (nor a getpid() one: a forked process draws its own prefix when it is forked).
     """
 
     def __init__(self) -> None:
-        self._pid = -1
-        self._prefix = ""
+        self.draw_prefix()
+
+    def draw_prefix(self) -> None:
+        """Start this process's ids afresh."""
+        self._prefix = os.urandom(8).hex()
         self._counter = itertools.count()
 
     def next(self) -> str:
-        """The next id; a forked process draws its own prefix."""
-        if self._pid != os.getpid():
-            self._pid, self._prefix = os.getpid(), os.urandom(8).hex()
+        """The next id."""
         return f"{self._prefix}{next(self._counter):016x}"
 
 
 _ids = _RequestIds()
+os.register_at_fork(after_in_child=_ids.draw_prefix)
 
 
 def new_request_id() -> str:

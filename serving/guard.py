@@ -33,7 +33,7 @@ class RequestGuard:
             message = f"Content-Type must be application/json, not {content_type.decode(errors='replace')}"
             await send_error(send, 415, message, ["header", "content-type"], "unsupported_media_type")
             return
-        declared = dict(scope["headers"]).get(b"content-length")
+        declared = next((value for name, value in scope["headers"] if name == b"content-length"), None)
         if declared is not None and declared.isdigit():
             if int(declared) > self.max_body_bytes:
                 await send_error(send, 413, self._too_large(int(declared)), ["body"], "too_large")

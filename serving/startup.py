@@ -22,14 +22,34 @@ HOLD_AT_MOST_S = 10.0
 MARKER = "api-started"
 
 
-def _run_folder() -> Path | None:
-    """The folder of this run's dependency sockets, from the address map BentoML gives each worker."""
+def dependency_addresses() -> dict[str, str]:
+    """The addresses `bentoml serve` gave this worker's dependencies, by service name ({} outside it).
+
+    BentoML hands each worker this map in BENTOML_RUNNER_MAP (its worker reads the same variable);
+    tests/e2e/test_served_bento.py fails if that changes.
+    """
     try:
         addresses = json.loads(os.environ.get("BENTOML_RUNNER_MAP", "{}"))
     except ValueError:
-        return None
-    for address in addresses.values():
-        if isinstance(address, str) and address.startswith("file://"):
+        return {}
+    if not isinstance(addresses, dict):
+        return {}
+    return {name: address for name, address in addresses.items() if isinstance(address, str)}
+
+
+def dependency_socket(service_name: str) -> str | None:
+    """The Unix socket of the dependency `service_name` (None when it runs elsewhere or not at all)."""
+    address = dependency_addresses().get(service_name, "")
+    for scheme in ("unix://", "file://"):
+        if address.startswith(scheme):
+            return address.removeprefix(scheme)
+    return None
+
+
+def _run_folder() -> Path | None:
+    """The folder of this run's dependency sockets."""
+    for address in dependency_addresses().values():
+        if address.startswith("file://"):
             return Path(address.removeprefix("file://")).parent
     return None
 

@@ -26,6 +26,7 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from modelcard.card import FeatureSpec
 from modelcard.table import FeatureTable
+from serving.predictor import OnnxRuntime
 from train.compile import PROBABILITY_TOLERANCE, CompiledModel, class_changes, compile_to_onnx
 from train.features import describe_features
 
@@ -87,11 +88,9 @@ def preprocessed(classifier: ClassifierMixin) -> Pipeline:
 
 
 def onnx_proba(compiled: CompiledModel, table: FeatureTable) -> np.ndarray:
-    """Probabilities as the service computes them: the table's ONNX inputs, typed as the model declares them."""
+    """Probabilities as the service computes them: its ONNX runtime, fed the table's inputs."""
     assert compiled.onnx_bytes is not None, compiled.note
-    session = ort.InferenceSession(compiled.onnx_bytes, providers=["CPUExecutionProvider"])
-    inputs = table.onnx_inputs({node.name: node.type for node in session.get_inputs()})
-    return session.run([session.get_outputs()[1].name], inputs)[0]
+    return OnnxRuntime(compiled.onnx_bytes).predict_proba(table)
 
 
 def assert_same_answers(onnx: np.ndarray, sklearn: np.ndarray) -> None:
@@ -131,6 +130,18 @@ def test_served_path_matches_sklearn_on_new_rows_with_blanks(fitted) -> None:
     assert frame.income.isna().any() and frame.city.isna().any()
     table = FeatureTable.from_frame(features, frame)
     assert_same_answers(onnx_proba(compiled, table), model.predict_proba(frame))
+
+
+def test_served_runtime_answers_as_onnxruntimes_public_run(fitted) -> None:
+    # OnnxRuntime calls the session's compiled run directly (skipping the public run's input checks): pinned
+    # here to exactly what the public API answers, so an onnxruntime release that changes it fails this test.
+    _, features, compiled = fitted
+    frame, _ = mixed_frame(rows=50, seed=2)
+    table = FeatureTable.from_frame(features, frame)
+    session = ort.InferenceSession(compiled.onnx_bytes, providers=["CPUExecutionProvider"])
+    inputs = table.onnx_inputs({node.name: node.type for node in session.get_inputs()})
+    public = session.run([session.get_outputs()[1].name], inputs)[0]
+    np.testing.assert_array_equal(onnx_proba(compiled, table), public)
 
 
 def test_served_path_matches_sklearn_on_json_records(fitted) -> None:

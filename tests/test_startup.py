@@ -47,3 +47,19 @@ def test_the_wait_is_bounded(run_folder: Path, monkeypatch: pytest.MonkeyPatch) 
     started = time.monotonic()
     startup.start_ui_worker_after_api(["worker", "--service-name", "x_clf_service_ui"])
     assert 0.25 < time.monotonic() - started < 3
+
+
+def test_a_dependencys_unix_socket_comes_from_bentomls_address_map(run_folder: Path) -> None:
+    assert startup.dependency_socket("x_clf_service_ui") == f"{run_folder}/1.sock"
+    assert startup.dependency_socket("x_clf_service") is None  # served over TCP, not a socket
+    assert startup.dependency_socket("elsewhere") is None
+
+
+def test_no_or_a_broken_address_map_means_no_dependencies(monkeypatch: pytest.MonkeyPatch) -> None:
+    for value in (None, "not json", "[1, 2]"):
+        if value is None:
+            monkeypatch.delenv("BENTOML_RUNNER_MAP", raising=False)
+        else:
+            monkeypatch.setenv("BENTOML_RUNNER_MAP", value)
+        assert startup.dependency_addresses() == {}
+        assert startup.dependency_socket("x_clf_service_ui") is None
