@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
+import anyio.to_thread
 import bentoml
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
@@ -26,6 +27,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from modelcard.files import EXECUTED_NOTEBOOK_FILE
 from modelcard.table import FeatureTable
+from monitoring.context import current_request_id, new_request_id
 from monitoring.logs import follow_bentoml_log_level, use_json_logs
 from monitoring.middleware import RequestTelemetry
 from monitoring.monitor import Monitor
@@ -35,6 +37,7 @@ from serving.fastpath import FastJSONRoutes, validation_error_body
 from serving.guard import RequestGuard
 from serving.hotpath import serve_hot_path
 from serving.jsoninput import refuse_invalid_json, report_refusals
+from serving.microbatch import MicroBatcher, Waiting
 from serving.openapi import CorrectedOpenAPI, corrected
 from serving.predictor import ModelLoadError, Prediction, load_predictor
 from serving.sagemaker import INVOCATIONS_PATH, Invocations, SageMakerRoutes
@@ -43,6 +46,7 @@ from serving.schemas import (
     PredictionResult,
     features_model,
     fields_to_table,
+    row_values,
     rows_to_table,
     unseen_categories,
 )
@@ -267,18 +271,36 @@ for _input in (_single_input, _batch_input):
     report_refusals(_input, lambda error: monitor.count_unseen(unseen_categories(error, card)))
 
 
-def _predict_json(body: bytes) -> tuple[int, bytes]:
-    """POST /prediction on raw bytes."""
+# A scikit-learn model takes milliseconds a call: its predictions run in a thread, off the event loop.
+MODEL_IN_THREAD = predictor.runtime.name != "onnx"
+
+
+def predict_waiting_rows(batch: list[Waiting]) -> list[Prediction]:
+    """Predict the single-row requests of one event-loop turn as one table; report each to monitoring."""
+    table = predictor.tables.from_rows([waiting.row for waiting in batch])
+    predictions = predictor.predict(table)
+    done = time.perf_counter()
+    request_ids = [waiting.request_id for waiting in batch]
+    monitor.record_requests("api", table, predictions, request_ids, [done - waiting.started for waiting in batch])
+    return predictions
+
+
+single_rows = MicroBatcher(predict_waiting_rows, in_thread=MODEL_IN_THREAD)
+
+
+async def _predict_json(body: bytes) -> tuple[int, bytes]:
+    """POST /prediction on raw bytes: validated here, predicted with the other rows of this loop turn."""
     started = time.perf_counter()
     try:
         features = _single_input.model_validate_json(body or b"{}")
     except ValidationError as error:
         return 400, json.dumps(validation_error_body(error)).encode()
-    (prediction,) = predict_and_record("api", rows_to_table(predictor.tables, [features]), started)
+    request_id = current_request_id() or new_request_id()
+    prediction = await single_rows.predict(row_values(features), request_id, started)
     return 200, to_json(result_fields(prediction))
 
 
-def _predict_batch_json(body: bytes) -> tuple[int, bytes]:
+def _answer_batch_json(body: bytes) -> tuple[int, bytes]:
     """POST /predict_batch on raw bytes."""
     started = time.perf_counter()
     try:
@@ -288,6 +310,13 @@ def _predict_batch_json(body: bytes) -> tuple[int, bytes]:
     # Plain dicts straight to JSON: building 1,000 PredictionResult models took longer than predicting.
     table = rows_to_table(predictor.tables, rows)
     return 200, to_json([result_fields(p) for p in predict_and_record("batch", table, started)])
+
+
+async def _predict_batch_json(body: bytes) -> tuple[int, bytes]:
+    """POST /predict_batch, in a thread for a scikit-learn model (it carries the request's id along)."""
+    if MODEL_IN_THREAD:
+        return await anyio.to_thread.run_sync(_answer_batch_json, body)
+    return _answer_batch_json(body)
 
 
 # Our middlewares, outermost first (BentoML's metrics and tracing wrap them all).
@@ -326,7 +355,6 @@ if settings.fast_path:
         FastJSONRoutes,
         handlers={"/prediction": _predict_json, "/predict_batch": _predict_batch_json},
         server_name=f"BentoML Service/{Classifier.name}",
-        in_thread=predictor.runtime.name != "onnx",
     )
     # ...and outside BentoML's own middlewares too, unless tracing needs them (serving/hotpath.py).
     if not settings.trace_predictions:
@@ -350,5 +378,5 @@ Classifier.add_asgi_middleware(
     ),
     max_body_bytes=settings.max_body_bytes,
     server_name=f"BentoML Service/{Classifier.name}",
-    in_thread=predictor.runtime.name != "onnx",
+    in_thread=MODEL_IN_THREAD,
 )

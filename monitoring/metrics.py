@@ -10,8 +10,9 @@ Every feature is watched the way its kind allows, with bounded labels:
 - every feature: `classifier_input_missing_total` for blanks, and for categories
   `classifier_input_unseen_category_total`, the requests refused for a value training never saw.
 
-A single prediction does not touch Prometheus itself: in BentoML's multiprocess mode every increment writes
-a memory-mapped file under a lock (~1 µs), and a churn request makes ~25 of them. It is appended to a list
+Single-row requests (one, or the few that one event-loop turn predicted together) do not touch Prometheus
+themselves: in BentoML's multiprocess mode every increment writes a
+memory-mapped file under a lock (~1 µs), and a churn row makes ~25 of them. They are appended to a list
 instead, and `flush` counts everything gathered a column at a time, as for a batch: every half second, and
 before /metrics answers. `Pending` gathers other increments (BentoML's request series) the same way.
 
@@ -243,9 +244,9 @@ class PredictionMetrics:
         info.labels(model_tag, runtime, f"{card.metrics.accuracy:.4f}").set(1)
         self._unseen = families.unseen
         self.pending = Pending()
-        # Single predictions wait here for the next flush, which counts them a column at a time: per request
-        # that costs a list append instead of ~25 Prometheus increments (see the module docstring).
-        self._singles: list[tuple[str, FeatureTable, Prediction]] = []
+        # Small tables wait here for the next flush, which counts them a column at a time: per request that
+        # costs a list append instead of ~25 Prometheus increments (see the module docstring).
+        self._deferred: list[tuple[str, FeatureTable, Sequence[Prediction]]] = []
         # Children resolved once: .labels() costs more than the increment itself on the hot path.
         self._predictions = {(c, s): predictions.labels(c, s) for c in card.class_names for s in SOURCES}
         self._confidence = {s: confidence.labels(s) for s in SOURCES}
@@ -266,12 +267,16 @@ class PredictionMetrics:
     def observe(self, source: str, table: FeatureTable, predictions: Sequence[Prediction]) -> None:
         """Count a request's predictions and record its inputs: a single one at the next flush, a batch now."""
         if len(predictions) == 1:
-            with self.pending.lock:
-                self._singles.append((source, table, predictions[0]))
+            self.observe_later(source, table, predictions)
             return
         self._observe_rows(
             source, table.columns, [p.class_name for p in predictions], [p.probability for p in predictions]
         )
+
+    def observe_later(self, source: str, table: FeatureTable, predictions: Sequence[Prediction]) -> None:
+        """Count these predictions at the next flush (single-row requests, alone or predicted together)."""
+        with self.pending.lock:
+            self._deferred.append((source, table, predictions))
 
     def _observe_rows(
         self, source: str, columns: dict[str, np.ndarray], classes: Sequence[str], probabilities: Sequence[float]
@@ -284,19 +289,22 @@ class PredictionMetrics:
             watcher.observe_many(columns[watcher.name])
 
     def flush(self) -> None:
-        """Apply what was gathered since the last flush: the single predictions, by source, as one batch each."""
+        """Apply what was gathered since the last flush: the small tables, by source, as one batch each."""
         with self.pending.lock:
-            singles, self._singles = self._singles, []
+            deferred, self._deferred = self._deferred, []
         self.pending.flush()
         for source in SOURCES:
-            rows = [(table, prediction) for s, table, prediction in singles if s == source]
-            if not rows:
+            tables = [(table, predictions) for s, table, predictions in deferred if s == source]
+            if not tables:
                 continue
             columns = {
-                watcher.name: np.concatenate([table.columns[watcher.name] for table, _ in rows])
+                watcher.name: np.concatenate([table.columns[watcher.name] for table, _ in tables])
                 for watcher in self._watchers
             }
-            self._observe_rows(source, columns, [p.class_name for _, p in rows], [p.probability for _, p in rows])
+            predictions = [p for _, table_predictions in tables for p in table_predictions]
+            self._observe_rows(
+                source, columns, [p.class_name for p in predictions], [p.probability for p in predictions]
+            )
 
     def count_unseen(self, feature: str) -> None:
         """Count a request refused for a category value training never saw."""

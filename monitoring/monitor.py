@@ -63,6 +63,20 @@ class Monitor:
         if self.log is not None:
             self.log.record(current_request_id() or new_request_id(), source, table, predictions, latency_s)
 
+    def record_requests(
+        self,
+        source: str,
+        table: FeatureTable,
+        predictions: Sequence[Prediction],
+        request_ids: Sequence[str],
+        latencies_s: Sequence[float],
+    ) -> None:
+        """Report single-row requests predicted together as one table: row i is the request request_ids[i]'s."""
+        if self.metrics is not None:
+            self.metrics.observe_later(source, table, predictions)
+        if self.log is not None:
+            self.log.record_rows(request_ids, source, table, predictions, latencies_s)
+
     def count_unseen(self, features: Sequence[str]) -> None:
         """Report a request refused for category values training never saw."""
         if self.metrics is not None:

@@ -57,6 +57,8 @@ class _Entry:
     classes: list[str]
     probabilities: list[float]
     latency_s: float
+    # This request's row of `table` when the table holds several requests' rows; None: all of it is this request's.
+    row: int | None = None
 
 
 class PredictionLog:
@@ -123,6 +125,31 @@ class PredictionLog:
                 latency_s,
             )
         )
+
+    def record_rows(
+        self,
+        request_ids: Sequence[str],
+        source: str,
+        table: FeatureTable,
+        predictions: Sequence[Prediction],
+        latencies_s: Sequence[float],
+    ) -> None:
+        """Queue single-row requests predicted together as one table: row i is request i's, a line each."""
+        if len(request_ids) == 1:
+            self.record(request_ids[0], source, table, predictions, latencies_s[0])
+            return
+        if self._queue.qsize() >= self.max_pending or self._closing.is_set():
+            self._drop(len(predictions))
+            return
+        now = self.clock()
+        for row, (request_id, prediction, latency_s) in enumerate(
+            zip(request_ids, predictions, latencies_s, strict=True)
+        ):
+            self._queue.put(
+                _Entry(
+                    now, request_id, source, table, [prediction.class_name], [prediction.probability], latency_s, row
+                )
+            )
 
     def close(self) -> None:
         """Write what is queued and stop the writer (also run at interpreter exit)."""
@@ -256,11 +283,16 @@ class PredictionLog:
             "model": self.model_tag,
             "latency_ms": round(entry.latency_s * 1000, 3),
             "rows": len(entry.classes),
-            "features": {name: convert(entry.table.columns[name]) for name, convert in self._columns},
+            "features": {name: convert(_rows_of(entry, entry.table.columns[name])) for name, convert in self._columns},
             "class": entry.classes,
             "probability": entry.probabilities,
         }
         return to_json(record) + b"\n"
+
+
+def _rows_of(entry: _Entry, column: Any) -> Any:
+    """The part of a table's column that is this entry's request's."""
+    return column if entry.row is None else column[entry.row : entry.row + 1]
 
 
 class PartialWrite(OSError):

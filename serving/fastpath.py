@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-import anyio.to_thread
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -24,8 +23,9 @@ INTERNAL_ERROR = json.dumps(
     {"error": "internal error while predicting; the service log has the details under this request's X-Request-ID"}
 ).encode()
 
-# A handler gets the raw request body and returns (status, JSON bytes).
-Handler = Callable[[bytes], tuple[int, bytes]]
+# A handler gets the raw request body and returns (status, JSON bytes); it runs on the event loop, and
+# hands slow work (a scikit-learn model) to a thread itself.
+Handler = Callable[[bytes], Awaitable[tuple[int, bytes]]]
 
 JSON_TYPES = (b"", b"application/json")
 
@@ -41,12 +41,10 @@ def validation_error_body(error: ValidationError) -> dict[str, Any]:
 class FastJSONRoutes:
     """ASGI middleware: POST application/json on the given paths goes to a plain handler, all else passes on."""
 
-    def __init__(self, app: ASGIApp, handlers: Mapping[str, Handler], server_name: str, in_thread: bool) -> None:
+    def __init__(self, app: ASGIApp, handlers: Mapping[str, Handler], server_name: str) -> None:
         self.app = app
         self.handlers = dict(handlers)
         self.server_header = (b"server", server_name.encode())
-        # For a slow runtime (scikit-learn, ~ms a call), so it does not block the event loop.
-        self.in_thread = in_thread
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         handler = self.handlers.get(scope.get("path", "")) if scope["type"] == "http" else None
@@ -55,10 +53,7 @@ class FastJSONRoutes:
             return
         body = await read_body(receive) or b""
         try:
-            if self.in_thread:
-                status, payload = await anyio.to_thread.run_sync(handler, body)
-            else:
-                status, payload = handler(body)
+            status, payload = await handler(body)
         except Exception:
             # Answered here: an exception escaping to BentoML's middlewares left the client with no answer at all.
             logger.exception("Prediction failed on %s", scope["path"])

@@ -110,10 +110,15 @@ def features_model(card: ModelCard) -> type[BaseModel]:
     )
 
 
+def row_values(row: BaseModel) -> tuple[Any, ...]:
+    """A validated request row's values (None for a blank), in the features' order."""
+    # A row's fields are x0, x1, ... in the features' order, so its values are already in that order.
+    return tuple(row.__dict__.values())
+
+
 def rows_to_table(tables: TableBuilder, rows: Sequence[BaseModel]) -> FeatureTable:
     """Validated request rows (instances of features_model) as the table every later step reads."""
-    # A row's fields are x0, x1, ... in the features' order, so its values are already in that order.
-    return tables.from_rows([tuple(row.__dict__.values()) for row in rows])
+    return tables.from_rows([row_values(row) for row in rows])
 
 
 def fields_to_table(tables: TableBuilder, fields: dict[str, Any]) -> FeatureTable:

@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -149,3 +150,24 @@ def test_access_lines_in_bentoml_format_for_everything_but_answered_predictions(
     refused, model = lines
     assert "(scheme=http,method=POST,path=/prediction,type=application/json," in refused and "status=400" in refused
     assert "path=/model" in model and "(status=200,type=application/json," in model and model.endswith("ms")
+
+
+def test_concurrent_predictions_each_get_their_own_answer_id_and_log_line(
+    http_client: TestClient, bentoml_home: Path
+) -> None:
+    # Requests arriving together are predicted in one model call (serving/microbatch.py): none may get
+    # another's answer, id or log line. 16 threads keep requests in flight on the app's one event loop.
+    rows = {f"together-{i}": (SETOSA, "setosa") if i % 2 else (VIRGINICA, "virginica") for i in range(64)}
+
+    def post(request_id: str) -> tuple[str, dict, str]:
+        response = http_client.post("/prediction", json=rows[request_id][0], headers={"x-request-id": request_id})
+        assert response.status_code == 200, response.text
+        return request_id, response.json(), response.headers["x-request-id"]
+
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(post, rows))
+    for request_id, answer, echoed in answers:
+        assert (echoed, answer["class"]) == (request_id, rows[request_id][1])
+        (record,) = _logged(request_id, bentoml_home)
+        assert (record["features"], record["class"]) == (rows[request_id][0], rows[request_id][1])
+        assert record["probability"] == answer["probability"]

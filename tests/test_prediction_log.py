@@ -56,6 +56,21 @@ def test_each_request_becomes_one_line_with_request_id_model_and_latency(tmp_pat
     assert path.name.startswith(f"predictions-{datetime.now(UTC):%Y-%m-%d}-")
 
 
+def test_single_requests_predicted_together_get_a_line_each_with_their_own_row(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path, "iris_clf:v1", SPECS, flush_every_s=0.05)
+    virginica = Prediction("virginica", 0.8, dict(zip(CLASSES, [0.1, 0.1, 0.8], strict=True)))
+    other = [6.7, 3.0, 5.2, 2.3]
+    log.record_rows(["req-a", "req-b"], "api", rows(ROW, other), [SETOSA, virginica], [0.001, 0.002])
+    lines = {line["request_id"]: line for line in _wait_for_lines(tmp_path, 2)}
+    log.close()
+    assert lines["req-a"]["features"] == {name: [value] for name, value in zip(FEATURES, ROW, strict=True)}
+    assert lines["req-b"]["features"] == {name: [value] for name, value in zip(FEATURES, other, strict=True)}
+    assert [(lines[r]["rows"], lines[r]["class"], lines[r]["latency_ms"]) for r in ("req-a", "req-b")] == [
+        (1, ["setosa"], 1.0),
+        (1, ["virginica"], 2.0),
+    ]
+
+
 def test_read_records_gives_one_record_per_row(tmp_path: Path) -> None:
     log = PredictionLog(tmp_path, "iris_clf:v1", SPECS)
     log.record("req-2", "batch", rows(ROW, [6.7, 3.0, 5.2, 2.3]), [SETOSA, SETOSA], 0.004)
