@@ -70,7 +70,11 @@ def bench_server(
         if project:
             report.ui_ready_s = server.seconds_to_ui
             report.ui_rss_mb = worker_rss_mb(server.process, ui=True)
-            batch = run_load(f"{server.url}/predict_batch", files / "batch.json", connections=2, duration=args.duration)
+            # Two connections a worker: the kernel hands each connection to one worker, and with only two both
+            # landed on the same worker in about half the runs (half the rows/s, the other worker idle).
+            batch = run_load(
+                f"{server.url}/predict_batch", files / "batch.json", connections=2 * CORES, duration=args.duration
+            )
             report.batch_rows_per_s = batch.requests_per_s * BATCH_ROWS if batch.errors == 0 else 0.0
     return report
 
