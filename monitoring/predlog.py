@@ -138,7 +138,7 @@ class PredictionLog:
         if len(request_ids) == 1:
             self.record(request_ids[0], source, table, predictions, latencies_s[0])
             return
-        if self._queue.qsize() >= self.max_pending or self._closing.is_set():
+        if self._queue.qsize() + len(request_ids) > self.max_pending or self._closing.is_set():
             self._drop(len(predictions))
             return
         now = self.clock()

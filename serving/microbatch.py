@@ -7,11 +7,16 @@ has a fixed cost per call (onnxruntime's per-node dispatch: churn's 22-node grap
 and ~12 µs a row for four), so under load a worker answers more requests with the same CPU; a lone
 request is predicted alone, one loop turn later. This is the adaptive batching of BentoML, MLServer and
 Triton with a wait of zero: only what has already arrived is batched.
+
+A batch the model fails on is predicted again one row at a time, so one request's row never costs the
+others their answers; every waiting request is settled, whatever happens.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +24,8 @@ from typing import Any
 import anyio.to_thread
 
 from serving.predictor import Prediction
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -44,17 +51,20 @@ class MicroBatcher:
         self.in_thread = in_thread
         self.max_rows = max_rows
         self._waiting: list[Waiting] = []
+        self._running: set[asyncio.Task[None]] = set()  # in-thread batches, kept until done (asyncio's advice)
 
     async def predict(self, row: Sequence[Any], request_id: str, started: float) -> Prediction:
         """This row's prediction, made in the batch of the current loop turn."""
         loop = asyncio.get_running_loop()
         waiting = Waiting(row, request_id, started, loop.create_future())
         self._waiting.append(waiting)
+        # A batch belongs to no single request: it runs in an empty context, so nothing it logs carries one
+        # request's id (each request's own id travels in its Waiting).
         if len(self._waiting) == 1:
             # Runs after every task already ready in this turn has queued its row.
-            loop.call_soon(self._flush)
+            loop.call_soon(self._flush, context=contextvars.Context())
         elif len(self._waiting) >= self.max_rows:
-            self._flush()
+            contextvars.Context().run(self._flush)
         return await waiting.answer
 
     def _flush(self) -> None:
@@ -63,40 +73,50 @@ class MicroBatcher:
         if not batch:
             return
         if self.in_thread:
-            asyncio.get_running_loop().create_task(self._predict_in_thread(batch))
+            task = asyncio.get_running_loop().create_task(self._predict_in_thread(batch))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
         else:
-            self._answer(batch)
+            _settle(batch, self._outcomes(batch))
 
     async def _predict_in_thread(self, batch: list[Waiting]) -> None:
-        await anyio.to_thread.run_sync(self._answer, batch)
-
-    def _answer(self, batch: list[Waiting]) -> None:
-        """Predict the batch and hand each request its answer (or, to every one, the batch's error)."""
         try:
-            predictions = self.predict_rows(batch)
-            if len(predictions) != len(batch):
-                raise RuntimeError(f"{len(predictions)} predictions for {len(batch)} rows")
-        except Exception as error:
-            # The error travels as each request's outcome: `error` itself is unbound once this block ends.
-            _settle(batch, lambda waiting, failure: waiting.answer.set_exception(failure), [error] * len(batch))
+            outcomes = await anyio.to_thread.run_sync(self._outcomes, batch)
+        except BaseException as error:  # no thread to be had, or the loop is going away: nobody may hang
+            _settle(batch, [error] * len(batch))
+            if not isinstance(error, Exception):
+                raise
+            logger.exception("A batch of %d rows could not run in a thread", len(batch))
             return
-        _settle(batch, lambda waiting, prediction: waiting.answer.set_result(prediction), predictions)
+        _settle(batch, outcomes)
+
+    def _outcomes(self, batch: list[Waiting]) -> list[Prediction | BaseException]:
+        """Each waiting row's prediction, or the error that kept it from one."""
+        try:
+            return list(self._predicted(batch))
+        except Exception as error:
+            if len(batch) == 1:
+                return [error]
+        logger.warning("A batch of %d rows failed; predicting its rows one at a time", len(batch))
+        return [outcome for waiting in batch for outcome in self._outcomes([waiting])]
+
+    def _predicted(self, batch: list[Waiting]) -> list[Prediction]:
+        predictions = self.predict_rows(batch)
+        if len(predictions) != len(batch):
+            raise RuntimeError(f"{len(predictions)} predictions for {len(batch)} rows")
+        return predictions
 
 
-def _settle(batch: list[Waiting], settle: Callable[[Waiting, Any], None], outcomes: Sequence[Any]) -> None:
-    """Settle each still-waiting request with its outcome, on the loop's thread (the batch may run in another)."""
-    loop = batch[0].answer.get_loop()
-
-    def settle_all() -> None:
-        for waiting, outcome in zip(batch, outcomes, strict=True):
-            if not waiting.answer.done():  # a client that went away cancelled its wait
-                settle(waiting, outcome)
-
-    try:
-        running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-    except RuntimeError:
-        running = None
-    if running is loop:
-        settle_all()
-    else:
-        loop.call_soon_threadsafe(settle_all)
+def _settle(batch: list[Waiting], outcomes: Sequence[Prediction | BaseException]) -> None:
+    """Settle each still-waiting request with its outcome, on the loop's thread."""
+    for waiting, outcome in zip(batch, outcomes, strict=True):
+        if waiting.answer.done():  # a client that went away cancelled its wait
+            continue
+        if isinstance(outcome, asyncio.CancelledError):
+            waiting.answer.cancel()
+        elif isinstance(outcome, StopIteration):  # a future refuses to hold one (it would end a generator)
+            waiting.answer.set_exception(RuntimeError(repr(outcome)))
+        elif isinstance(outcome, BaseException):
+            waiting.answer.set_exception(outcome)
+        else:
+            waiting.answer.set_result(outcome)

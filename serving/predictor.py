@@ -44,7 +44,7 @@ class OnnxRuntime:
         # The compiled session's own run. InferenceSession.run first re-reads every input's name and type
         # through pybind11 to check none is missing (6 µs a call for 15 inputs, a tenth of a request): the
         # feed is always built from those very inputs, from numpy arrays, on the CPU provider, so nothing it
-        # checks can fail here. tests/test_predictor.py pins this to the public run's answers.
+        # checks can fail here. tests/test_onnx_parity.py pins this to the public run's answers.
         self._run = self._session._sess.run
 
     def predict_proba(self, table: FeatureTable) -> np.ndarray:

@@ -17,15 +17,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from serving.shutdown import DrainingConnections, GracefulStop, stop_listening
-
-
-def run_async(make: Any) -> Any:
-    """asyncio.run(make()) in a thread of its own: the session may hold an event loop in this one (Playwright's)."""
-    results: list[Any] = []
-    thread = threading.Thread(target=lambda: results.append(asyncio.run(make())))
-    thread.start()
-    thread.join()
-    return results[0]
+from tests.loops import run_async
 
 
 def _app(stop: GracefulStop, seen: list[int]) -> DrainingConnections:
