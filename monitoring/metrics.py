@@ -11,10 +11,10 @@ Every feature is watched the way its kind allows, with bounded labels:
   `classifier_input_unseen_category_total`, the requests refused for a value training never saw.
 
 Single-row requests (one, or the few that one event-loop turn predicted together) do not touch Prometheus
-themselves: in BentoML's multiprocess mode every increment writes a
-memory-mapped file under a lock (~1 µs), and a churn row makes ~25 of them. They are appended to a list
-instead, and `flush` counts everything gathered a column at a time, as for a batch: every half second, and
-before /metrics answers. `Pending` gathers other increments (BentoML's request series) the same way.
+themselves: in BentoML's multiprocess mode every increment writes a memory-mapped file under a lock (~1 µs),
+and a churn row makes ~25 of them. They are appended to a list instead, and `flush` counts everything
+gathered a column at a time, as for a batch: every half second, and before /metrics answers. `Pending`
+gathers other increments (BentoML's request series) the same way.
 
 prometheus_client is imported when the metrics are created, never at module import: BentoML sets
 PROMETHEUS_MULTIPROC_DIR in each worker after importing the service, and a client imported earlier
@@ -244,8 +244,8 @@ class PredictionMetrics:
         info.labels(model_tag, runtime, f"{card.metrics.accuracy:.4f}").set(1)
         self._unseen = families.unseen
         self.pending = Pending()
-        # Small tables wait here for the next flush, which counts them a column at a time: per request that
-        # costs a list append instead of ~25 Prometheus increments (see the module docstring).
+        # Single-row requests' tables wait here for the next flush, which counts them a column at a time: per
+        # request that costs a list append instead of ~25 Prometheus increments (see the module docstring).
         self._deferred: list[tuple[str, FeatureTable, Sequence[Prediction]]] = []
         # Children resolved once: .labels() costs more than the increment itself on the hot path.
         self._predictions = {(c, s): predictions.labels(c, s) for c in card.class_names for s in SOURCES}

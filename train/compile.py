@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 import pandas as pd
 from onnx import TensorProto, numpy_helper
 from skl2onnx import convert_sklearn
@@ -34,6 +33,7 @@ from sklearn.preprocessing import OneHotEncoder
 
 from modelcard.card import FeatureKind, FeatureSpec
 from modelcard.table import FeatureTable
+from serving.predictor import OnnxRuntime
 
 logger = logging.getLogger(__name__)
 
@@ -161,10 +161,8 @@ def _concatenation(receiver: Any, features: list[FeatureSpec], reference: pd.Dat
 
 
 def run_onnx(onnx_bytes: bytes, table: FeatureTable) -> np.ndarray:
-    """Probabilities from onnxruntime, fed exactly as the service feeds a request."""
-    session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
-    inputs = table.onnx_inputs({node.name: node.type for node in session.get_inputs()})
-    return np.asarray(session.run([session.get_outputs()[1].name], inputs)[0])
+    """Probabilities from the service's own ONNX runtime: the parity gate checks the very call that serves."""
+    return np.asarray(OnnxRuntime(onnx_bytes).predict_proba(table))
 
 
 def _refused(note: str) -> CompiledModel:
