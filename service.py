@@ -13,14 +13,14 @@ startup.start_ui_worker_after_api()
 import gc
 import json
 import logging
+import os
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import anyio.to_thread
 import bentoml
 from fastapi import FastAPI
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import Field, ValidationError
 from pydantic_core import to_json
 from starlette.middleware.cors import CORSMiddleware
@@ -28,19 +28,23 @@ from starlette.middleware.cors import CORSMiddleware
 from modelcard.files import EXECUTED_NOTEBOOK_FILE
 from modelcard.table import FeatureTable
 from monitoring.context import current_request_id, new_request_id
-from monitoring.logs import follow_bentoml_log_level, use_json_logs
+from monitoring.endpoints import label_endpoints
+from monitoring.logs import follow_bentoml_log_level, use_json_logs, use_text_logs
 from monitoring.middleware import RequestTelemetry
 from monitoring.monitor import Monitor
 from monitoring.retention import Retention
 from serving.auth import ApiKeyGuard
+from serving.deadline import BodyDeadline
 from serving.fastpath import FastJSONRoutes, validation_error_body
 from serving.guard import RequestGuard
+from serving.headers import SecurityHeaders
 from serving.hotpath import serve_hot_path
-from serving.jsoninput import refuse_invalid_json, report_refusals
+from serving.jsoninput import harden
 from serving.microbatch import MicroBatcher, Waiting
+from serving.offload import Offload
 from serving.openapi import CorrectedOpenAPI, corrected
 from serving.predictor import ModelLoadError, Prediction, load_predictor
-from serving.sagemaker import INVOCATIONS_PATH, Invocations, SageMakerRoutes
+from serving.sagemaker import INVOCATIONS_PATH, PING_PATH, Invocations, SageMakerRoutes
 from serving.schemas import (
     ModelInfo,
     PredictionResult,
@@ -54,6 +58,10 @@ from serving.settings import DEFAULT_MODEL_TAG, Settings
 from serving.shutdown import DrainingConnections, GracefulStop
 from serving.store import ModelNotAvailable, pinned_tag, require_stored_model
 from serving.uiproxy import UiProxy
+from serving.workerapp import wrap_worker_app
+
+if TYPE_CHECKING:
+    import gradio as gr
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +78,11 @@ except (ModelNotAvailable, ModelLoadError) as error:
     # One line an operator can act on, instead of a traceback: the fix is in the message.
     raise SystemExit(f"The model service cannot start: {error}") from None
 card = predictor.card
+# Without an API key anyone who reaches the service reads /model: the training rows stay out of it (and so does
+# the executed notebook, whose outputs can show rows) unless the operator shares them (docs/security.md).
+SHARE_TRAINING_ROWS = settings.api_key is not None or settings.share_training_rows
+WITHHELD = [] if SHARE_TRAINING_ROWS else ["card.reference", "/model/notebook"]
+public_card = card if SHARE_TRAINING_ROWS else card.model_copy(update={"reference": []})
 MODEL_TAG = str(stored_model.tag)
 # Named after its model, so `MODEL_TAG=churn_clf:latest bentoml build` makes the bento churn_clf_service.
 SERVICE_NAME = f"{stored_model.tag.name}_service"
@@ -122,28 +135,41 @@ web = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 ui_web = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 
 
-def mount_ui() -> None:
-    """Build the Gradio UI and mount it on `ui_web` at /ui, once per process.
+def mount_ui() -> gr.Blocks:
+    """Build the Gradio UI and mount it on `ui_web` at /ui, once per process; the Blocks.
 
     Called from WebUI.__init__, which BentoML runs in the UI's worker before it enters the mounted apps'
     lifespans (where Gradio starts its queue). Importing Gradio takes ~4 s: neither the `bentoml serve`
     parent, nor the API's workers, nor `bentoml build` pay for it.
     """
-    if any(getattr(route, "path", None) == "/ui" for route in ui_web.routes):
-        return
+    if _mounted:
+        return _mounted[0]
+    from ui.files import UiFiles
+
+    files = UiFiles.for_server(SERVICE_NAME, settings.ui_files_max_age_s)
+    os.environ.update(files.gradio_environment())  # before Gradio is imported: its folder, and no analytics
     from ui.app import ModelSummary, build_ui
-    from ui.mount import mount_blocks
+    from ui.mount import mount_blocks, on_queue_failure, shown_files
 
     created = stored_model.info.creation_time.isoformat(timespec="seconds")
     blocks = build_ui(
         card,
-        ModelSummary(MODEL_TAG, created, predictor.runtime.name),
+        ModelSummary(MODEL_TAG, created, predictor.runtime.name, notebook_shared=SHARE_TRAINING_ROWS),
         predict_records_for_ui,
         settings.max_batch_rows,
+        files,
         # The what-if picture's extra rows are not predictions anyone asked for: not logged, not counted.
         explore=lambda records: predictor.predict(predictor.table(records)),
     )
     mount_blocks(ui_web, blocks, "/ui", public_prefix=settings.root_path, max_file_bytes=settings.max_body_bytes)
+    files.start_sweeping(keep=lambda: shown_files(blocks))
+    # A failed queue answers no UI call again: the worker exits (flushing its log) and BentoML starts another.
+    on_queue_failure(lambda: (monitor.close(), os._exit(70)))
+    _mounted.append(blocks)
+    return blocks
+
+
+_mounted: list[gr.Blocks] = []
 
 
 def start_worker() -> None:
@@ -151,6 +177,8 @@ def start_worker() -> None:
     follow_bentoml_log_level()  # BentoML configured this worker's logging after the module was imported
     if settings.log_format == "json":
         use_json_logs()  # again, for the same reason
+    else:
+        use_text_logs()
     graceful_stop.install()
     monitor.start()
 
@@ -192,8 +220,14 @@ class WebUI:
 
     def __init__(self) -> None:
         start_worker()
-        mount_ui()
+        self.blocks = mount_ui()
         settle_heap()
+
+    def __is_ready__(self) -> bool:
+        """Ready while Gradio's queue takes events (/readyz of the API reports it: Classifier.__is_ready__)."""
+        from ui.mount import queue_running
+
+        return queue_running(self.blocks)
 
     @bentoml.on_shutdown
     def flush_prediction_log(self) -> None:
@@ -201,7 +235,17 @@ class WebUI:
         monitor.close()
 
 
-web.mount("/ui", UiProxy(lambda: startup.dependency_socket(WebUI.name)), name="ui")
+ui_proxy = UiProxy(
+    lambda: startup.dependency_socket(WebUI.name),
+    max_body_bytes=settings.max_body_bytes,
+    max_streams=settings.ui_max_streams,
+    connections=settings.ui_connections,
+    allowed_origins=settings.cors_origins,
+    # Once the UI has answered anyone, the API's readiness includes the UI's, in every API worker.
+    ui_started=startup.ui_was_ready,
+    ui_answered=startup.announce_ui_ready,
+)
+web.mount("/ui", ui_proxy, name="ui")
 
 
 # /readyz answers for the API alone: the UI starts beside it (Gradio's import takes seconds) and its own
@@ -222,6 +266,10 @@ class Classifier:
         start_worker()
         settle_heap()
         startup.announce_api_started()
+
+    async def __is_ready__(self) -> bool:
+        """Ready with the model loaded, unless the web UI, having started, no longer answers."""
+        return await ui_proxy.healthy()
 
     @bentoml.on_shutdown
     def flush_prediction_log(self) -> None:
@@ -249,12 +297,18 @@ class Classifier:
             tag=MODEL_TAG,
             creation_time=stored_model.info.creation_time.isoformat(),
             runtime=self.predictor.runtime.name,
-            card=card,
+            card=public_card,
+            withheld=WITHHELD,
         )
 
     @web.get("/model/notebook", summary="The executed training notebook, with its outputs", tags=["Model"])
-    def model_notebook(self) -> FileResponse:
+    def model_notebook(self) -> Response:
         """The notebook as the training step ran it, plots included (open it in Jupyter)."""
+        if not SHARE_TRAINING_ROWS:
+            message = "the executed notebook can show training rows: set SERVING_API_KEY (then send it) or "
+            message += "SERVING_SHARE_TRAINING_ROWS=true to serve it"
+            body = {"error": message, "detail": [{"type": "withheld", "loc": ["path"], "msg": message}]}
+            return JSONResponse(body, status_code=403)
         return FileResponse(
             Path(stored_model.path) / EXECUTED_NOTEBOOK_FILE,
             media_type="application/x-ipynb+json",
@@ -262,17 +316,25 @@ class Classifier:
         )
 
 
+# BentoML's request metrics label each request by the route that serves it, never by its raw path (any client
+# could otherwise add a series per made-up path); the UI's worker labels everything under /ui as one.
+MODEL_PATHS = ("/model", "/model/notebook")
+wrap_worker_app(Classifier, lambda app: label_endpoints(app, extra_routes=(*MODEL_PATHS, PING_PATH, INVOCATIONS_PATH)))
+wrap_worker_app(WebUI, label_endpoints)
+
 # The hot path: the same input models BentoML built for the two APIs, the same predictor, the same JSON.
 _single_input = Classifier.apis["prediction"].input_spec
 _batch_input = Classifier.apis["predict_batch"].input_spec
-refuse_invalid_json(_batch_input)
 for _input in (_single_input, _batch_input):
-    # Requests refused for a category value training never saw are counted per feature, on either path.
-    report_refusals(_input, lambda error: monitor.count_unseen(unseen_categories(error, card)))
+    # Invalid JSON and repeated keys refused, errors capped, and refusals for a category value training never
+    # saw counted per feature, on every path (serving/jsoninput.py).
+    harden(_input, _single_input, lambda error: monitor.count_unseen(unseen_categories(error, card)))
 
 
-# A scikit-learn model takes milliseconds a call: its predictions run in a thread, off the event loop.
+# A scikit-learn model takes milliseconds a call: its predictions run in a thread, off the event loop; so does
+# reading any large body (serving/offload.py).
 MODEL_IN_THREAD = predictor.runtime.name != "onnx"
+offload = Offload(MODEL_IN_THREAD)
 
 
 def predict_waiting_rows(batch: list[Waiting]) -> list[Prediction]:
@@ -292,7 +354,7 @@ async def _predict_json(body: bytes) -> tuple[int, bytes]:
     """POST /prediction on raw bytes: validated here, predicted with the other rows of this loop turn."""
     started = time.perf_counter()
     try:
-        features = _single_input.model_validate_json(body or b"{}")
+        features = await offload(_single_input.model_validate_json, body or b"{}", predicts=False)
     except ValidationError as error:
         return 400, json.dumps(validation_error_body(error)).encode()
     request_id = current_request_id() or new_request_id()
@@ -313,17 +375,17 @@ def _answer_batch_json(body: bytes) -> tuple[int, bytes]:
 
 
 async def _predict_batch_json(body: bytes) -> tuple[int, bytes]:
-    """POST /predict_batch, in a thread for a scikit-learn model (it carries the request's id along)."""
-    if MODEL_IN_THREAD:
-        return await anyio.to_thread.run_sync(_answer_batch_json, body)
-    return _answer_batch_json(body)
+    """POST /predict_batch, in a thread for a scikit-learn model or a large body (the request's id goes along)."""
+    return await offload(_answer_batch_json, body)
 
 
 # Our middlewares, outermost first (BentoML's metrics and tracing wrap them all).
 # With an API key set, every way to a prediction or to the training data needs it; health, metrics and docs stay open.
-MODEL_PATHS = ("/model", "/model/notebook")
 # Outermost: requests are counted in flight, and told to close their connection while the worker drains.
 Classifier.add_asgi_middleware(DrainingConnections, stop=graceful_stop)
+# A body that does not arrive in time is answered 408; every answer carries the browser-safety headers.
+Classifier.add_asgi_middleware(BodyDeadline, seconds=settings.body_timeout_s)
+Classifier.add_asgi_middleware(SecurityHeaders)
 # CORS next, so every answer (the fast path's, a 401, a 413) carries its headers. BentoML's own http.cors
 # option sits inside these middlewares and would miss the fast path's answers.
 cors = settings.cors()
@@ -347,6 +409,7 @@ if settings.api_key:
         prefixes=("/ui",),
         ui_path="/ui",
         public_root=settings.root_path,
+        revoked_folder=startup.run_folder(),  # this server's workers share signed-out sessions there
     )
 # Nothing parses a body that is not JSON or is over the limit.
 Classifier.add_asgi_middleware(RequestGuard, paths=PREDICTION_PATHS, max_body_bytes=settings.max_body_bytes)
@@ -374,9 +437,10 @@ Classifier.add_asgi_middleware(
         tables=predictor.tables,
         predict=predict_and_record,
         result=result_fields,
+        max_rows=settings.max_batch_rows,
         refused=lambda error: monitor.count_unseen(unseen_categories(error, card)),
     ),
     max_body_bytes=settings.max_body_bytes,
     server_name=f"BentoML Service/{Classifier.name}",
-    in_thread=MODEL_IN_THREAD,
+    offload=offload,
 )

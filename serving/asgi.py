@@ -9,6 +9,13 @@ from typing import Any
 from starlette.types import Receive, Scope, Send
 
 
+def is_json(media_type: bytes) -> bool:
+    """application/json, any application/*+json (RFC 6839), or no Content-Type at all (taken as JSON)."""
+    return media_type in (b"", b"application/json") or (
+        media_type.startswith(b"application/") and media_type.endswith(b"+json")
+    )
+
+
 def media_type(scope: Scope) -> bytes:
     """The request's Content-Type, lower-cased, without parameters; b"" when there is none."""
     for name, value in scope["headers"]:

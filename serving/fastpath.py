@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from serving.asgi import media_type, read_body, send_json
+from serving.asgi import is_json, media_type, read_body, send_json
 
 logger = logging.getLogger(__name__)
 # The whole answer to a failure: details go to the log (with the request id), never to the client.
@@ -27,8 +27,6 @@ INTERNAL_ERROR = json.dumps(
 # hands slow work (a scikit-learn model) to a thread itself.
 Handler = Callable[[bytes], Awaitable[tuple[int, bytes]]]
 
-JSON_TYPES = (b"", b"application/json")
-
 
 def validation_error_body(error: ValidationError) -> dict[str, Any]:
     """The 400 body BentoML sends for a pydantic validation error."""
@@ -39,7 +37,7 @@ def validation_error_body(error: ValidationError) -> dict[str, Any]:
 
 
 class FastJSONRoutes:
-    """ASGI middleware: POST application/json on the given paths goes to a plain handler, all else passes on."""
+    """ASGI middleware: a JSON POST (any JSON media type) to the given paths goes to a plain handler, all else on."""
 
     def __init__(self, app: ASGIApp, handlers: Mapping[str, Handler], server_name: str) -> None:
         self.app = app
@@ -48,7 +46,7 @@ class FastJSONRoutes:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         handler = self.handlers.get(scope.get("path", "")) if scope["type"] == "http" else None
-        if handler is None or scope["method"] != "POST" or media_type(scope) not in JSON_TYPES:
+        if handler is None or scope["method"] != "POST" or not is_json(media_type(scope)):
             await self.app(scope, receive, send)
             return
         body = await read_body(receive) or b""

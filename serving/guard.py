@@ -6,14 +6,7 @@ from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from serving.asgi import media_type, read_body, send_error
-
-
-def _json_media_type(media_type: bytes) -> bool:
-    """application/json, any application/*+json (RFC 6839), or no Content-Type at all (taken as JSON)."""
-    return media_type in (b"", b"application/json") or (
-        media_type.startswith(b"application/") and media_type.endswith(b"+json")
-    )
+from serving.asgi import is_json, media_type, read_body, send_error
 
 
 class RequestGuard:
@@ -29,7 +22,7 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         content_type = media_type(scope)
-        if not _json_media_type(content_type):
+        if not is_json(content_type):
             message = f"Content-Type must be application/json, not {content_type.decode(errors='replace')}"
             await send_error(send, 415, message, ["header", "content-type"], "unsupported_media_type")
             return

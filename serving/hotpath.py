@@ -11,10 +11,9 @@ gathered like our own metrics and applied every half second and before /metrics 
 Left to BentoML's full stack: every other route, every other method, and the prediction routes too when
 tracing is asked for (SERVING_TRACE_PREDICTIONS), so those requests get their spans.
 
-BentoML has no hook outside its own middlewares (add_asgi_middleware places ours inside them), so
-`serve_hot_path` swaps the service object's class for a subclass whose `to_asgi` wraps BentoML's app. What
-this relies on (the class swap, RunnerTrafficMetricsMiddleware and its metric attributes) is pinned by
-tests/test_hot_path.py, which fails when BentoML changes it.
+BentoML has no hook outside its own middlewares (add_asgi_middleware places ours inside them), so the hot
+path wraps BentoML's app with serving/workerapp.py. What this relies on (that hook, RunnerTrafficMetricsMiddleware
+and its metric attributes) is pinned by tests/test_hot_path.py, which fails when BentoML changes it.
 """
 
 from __future__ import annotations
@@ -25,24 +24,12 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from monitoring.endpoints import find_middleware
 from monitoring.metrics import Pending
-from serving.asgi import media_type
-from serving.fastpath import JSON_TYPES
+from serving.workerapp import wrap_worker_app
 
 # The gauge of the last request's time is set at most this often: it is a timestamp, not a count.
 LAST_REQUEST_EVERY_S = 1.0
-
-
-def find_middleware(app: Any, cls_name: str) -> Any | None:
-    """The instance of the middleware class named `cls_name` inside a Starlette app's stack, if any."""
-    if getattr(app, "middleware_stack", None) is None and hasattr(app, "build_middleware_stack"):
-        app.middleware_stack = app.build_middleware_stack()
-    layer = getattr(app, "middleware_stack", app)
-    while layer is not None:
-        if type(layer).__name__ == cls_name:
-            return layer
-        layer = getattr(layer, "app", None)
-    return None
 
 
 class BentoRequestMetrics:
@@ -94,7 +81,10 @@ class BentoRequestMetrics:
 
 
 class HotPath:
-    """Outermost ASGI app: JSON POSTs to `paths` go through `build_chain(app)`; all else to BentoML's `app`."""
+    """Outermost ASGI app: POSTs to `paths` go through `build_chain(app)`; all else to BentoML's `app`.
+
+    Any media type: the chain's request guard refuses what is not JSON, as it would inside BentoML's stack.
+    """
 
     def __init__(
         self,
@@ -102,12 +92,9 @@ class HotPath:
         paths: Iterable[str],
         build_chain: Callable[[ASGIApp], ASGIApp],
         metrics: Callable[[ASGIApp], BentoRequestMetrics | None],
-        media_types: Iterable[bytes] = JSON_TYPES,
     ) -> None:
         self.app = app
         self.paths = frozenset(paths)
-        # Only what the fast handlers answer: other bodies (e.g. application/vnd.x+json) take BentoML's handler.
-        self.media_types = frozenset(media_types)
         # Whatever the chain passes on (it should not: the fast handlers answer every POST) gets BentoML's stack.
         self.chain = build_chain(app)
         self._make_metrics = metrics
@@ -115,12 +102,7 @@ class HotPath:
         self._metrics_found = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"
-            or scope["method"] != "POST"
-            or scope["path"] not in self.paths
-            or media_type(scope) not in self.media_types
-        ):
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] not in self.paths:
             await self.app(scope, receive, send)
             return
         metrics = self._metrics if self._metrics_found else self._find_metrics()
@@ -166,7 +148,6 @@ def request_metrics(pending: Callable[[], Pending]) -> Callable[[ASGIApp], Bento
 
 def serve_hot_path(service: Any, paths: Iterable[str], pending: Callable[[], Pending]) -> None:
     """Make `service.to_asgi()` (what each BentoML worker serves) answer `paths` on the hot path."""
-    bentoml_service = type(service)
     paths = tuple(paths)
 
     def chain(inner: ASGIApp) -> ASGIApp:
@@ -176,12 +157,4 @@ def serve_hot_path(service: Any, paths: Iterable[str], pending: Callable[[], Pen
             app = middleware(app, **options)
         return app
 
-    class HotPathService(bentoml_service):  # type: ignore[misc,valid-type]
-        """BentoML's Service, with the hot path outside its ASGI app."""
-
-        __slots__ = ()
-
-        def to_asgi(self, is_main: bool = True) -> ASGIApp:
-            return HotPath(bentoml_service.to_asgi(self, is_main), paths, chain, request_metrics(pending))
-
-    service.__class__ = HotPathService
+    wrap_worker_app(service, lambda app: HotPath(app, paths, chain, request_metrics(pending)))

@@ -23,16 +23,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import anyio.to_thread
 from pydantic import BaseModel, RootModel, ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError, to_json
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelcard.card import FeatureKind, FeatureSpec, ModelCard
 from modelcard.table import FeatureTable, TableBuilder
-from serving.asgi import media_type, read_body, send_error
+from serving.asgi import is_json, media_type, read_body, send_error
 from serving.fastpath import INTERNAL_ERROR, validation_error_body
-from serving.guard import _json_media_type
+from serving.jsoninput import MAX_ERRORS, cap_errors
+from serving.offload import Offload
 from serving.predictor import Prediction
 from serving.schemas import rows_to_table
 
@@ -62,6 +62,7 @@ class Invocations:
     tables: TableBuilder
     predict: Predict
     result: Callable[[Prediction], dict[str, object]]  # one prediction as /prediction's JSON object
+    max_rows: int  # the /predict_batch row limit, checked before any row of a CSV body
     refused: Callable[[ValidationError], None] = lambda error: None  # told of every refused CSV body
 
     def answer(self, body: bytes, request_type: str, answer_type: str, started: float) -> tuple[int, bytes, str]:
@@ -83,13 +84,19 @@ class Invocations:
         return 200, to_json([self.result(p) for p in predictions]), JSON
 
     def csv_rows(self, body: bytes) -> list[BaseModel]:
-        """CSV rows (no header, the card's feature order) checked by the batch input model."""
+        """CSV rows (no header, the card's feature order) checked by the batch input model.
+
+        The row count is checked before any row is, and at most MAX_ERRORS errors are listed (with the total).
+        """
         try:
             lines = [cells for cells in csv.reader(io.StringIO(body.decode("utf-8-sig"), newline="")) if cells]
         except (UnicodeDecodeError, csv.Error) as error:
             raise self._invalid(
                 [_error("csv_invalid", "Invalid CSV: {error}", ("body",), {"error": str(error)})]
             ) from None
+        if len(lines) > self.max_rows:
+            message = "{rows} rows; send at most {limit} per call"
+            raise self._invalid([_error("too_long", message, ("body",), {"rows": len(lines), "limit": self.max_rows})])
         features = self.card.features
         names = [spec.name for spec in features]
         records: list[dict[str, Any]] = []
@@ -107,11 +114,12 @@ class Invocations:
             records.append(record)
         try:
             if errors:
-                raise self._invalid(errors)
+                raise self._invalid(_listed(errors))
             return list(self.batch.model_validate(records).root)
         except ValidationError as error:
-            self.refused(error)
-            raise
+            capped = error if errors else cap_errors(self.batch, error, lambda: records, self.single, is_batch=True)
+            self.refused(capped)
+            raise capped from None
 
     def csv_lines(self, predictions: Sequence[Prediction]) -> bytes:
         """One `class,p1,p2,...` line per prediction, the probabilities in the card's class order."""
@@ -129,6 +137,14 @@ def _rows_located(body: dict[str, Any]) -> dict[str, Any]:
     for entry in body["detail"]:
         entry["loc"] = entry["loc"][1:] if entry["loc"][:1] == ("root",) else entry["loc"]
     return body
+
+
+def _listed(errors: list[InitErrorDetails]) -> list[InitErrorDetails]:
+    """At most MAX_ERRORS of `errors`, and one that gives their number when there are more."""
+    if len(errors) <= MAX_ERRORS:
+        return errors
+    summary = "{total} errors in all; only the first {shown} are listed"
+    return [*errors[:MAX_ERRORS], _error("too_many_errors", summary, (), {"total": len(errors), "shown": MAX_ERRORS})]
 
 
 def _error(
@@ -190,14 +206,14 @@ class SageMakerRoutes:
     """ASGI middleware: GET /ping and POST /invocations, SageMaker's way; everything else passes on."""
 
     def __init__(
-        self, app: ASGIApp, invocations: Invocations, max_body_bytes: int, server_name: str, in_thread: bool
+        self, app: ASGIApp, invocations: Invocations, max_body_bytes: int, server_name: str, offload: Offload
     ) -> None:
         self.app = app
         self.invocations = invocations
         self.max_body_bytes = max_body_bytes
         self.server_header = (b"server", server_name.encode())
-        # For a slow runtime (scikit-learn, ~ms a call), so it does not block the event loop.
-        self.in_thread = in_thread
+        # A slow runtime (scikit-learn, ~ms a call) or a large body is answered in a thread, off the event loop.
+        self.offload = offload
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path") if scope["type"] == "http" else None
@@ -229,7 +245,7 @@ class SageMakerRoutes:
     async def _invoke(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         content_type = media_type(scope)
-        request_type = JSON if _json_media_type(content_type) else CSV if content_type == CSV.encode() else None
+        request_type = JSON if is_json(content_type) else CSV if content_type == CSV.encode() else None
         if request_type is None:
             message = f"Content-Type must be {JSON} or {CSV}, not {content_type.decode(errors='replace')}"
             await send_error(send, 415, message, ["header", "content-type"], "unsupported_media_type")
@@ -247,12 +263,9 @@ class SageMakerRoutes:
             await send_error(send, 400, "empty request body: send rows of features", ["body"], "missing")
             return
         try:
-            if self.in_thread:
-                status, payload, answer_media = await anyio.to_thread.run_sync(
-                    self.invocations.answer, body, request_type, wanted, started
-                )
-            else:
-                status, payload, answer_media = self.invocations.answer(body, request_type, wanted, started)
+            status, payload, answer_media = await self.offload(
+                self.invocations.answer, body, request_type, wanted, started
+            )
         except Exception:
             # Answered here, as the fast path does: an exception escaping would leave the client without an answer.
             logger.exception("Prediction failed on %s", INVOCATIONS_PATH)

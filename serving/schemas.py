@@ -42,6 +42,11 @@ class ModelInfo(BaseModel):
     creation_time: str
     runtime: str
     card: ModelCard
+    withheld: list[str] = Field(
+        default_factory=list,
+        description="what this service keeps from callers without the API key: the card's training rows "
+        "(card.reference) and the executed notebook, unless SERVING_SHARE_TRAINING_ROWS allows them",
+    )
 
 
 def field_name(index: int) -> str:

@@ -48,6 +48,18 @@ class Settings:
     # After SIGTERM, the longest a worker keeps answering requests it accepted before it exits. Below the
     # Deployment's terminationGracePeriodSeconds (30) minus its preStop pause (5), so nothing is killed mid-answer.
     shutdown_grace_s: float = 20.0
+    # The longest a client may take to send a request's body once its headers arrived: then 408, connection closed.
+    # Below BentoML's traffic timeout (30 s), which would answer a 504 first on its routes.
+    body_timeout_s: float = 20.0
+    # Per API worker, the web UI's event streams (a page holds one or two) and its other requests in flight: past
+    # the first, a new stream is answered 503; the second is a connection pool, kept apart so streams never fill it.
+    ui_max_streams: int = 500
+    ui_connections: int = 50
+    # Files uploaded to the web UI and the results it made are deleted this long after they were written.
+    ui_files_max_age_s: float = 3600.0
+    # Without an API key, /model and the executed notebook are open to anyone who reaches the service: they hold
+    # no training row (the card's statistics instead) unless this says they may (docs/security.md).
+    share_training_rows: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -78,6 +90,11 @@ class Settings:
             api_key=api_key,
             cors_origins=tuple(o.strip().rstrip("/") for o in origins if o.strip()),
             shutdown_grace_s=_positive_float(env, "SHUTDOWN_GRACE_S", cls.shutdown_grace_s),
+            body_timeout_s=_positive_float(env, "BODY_TIMEOUT_S", cls.body_timeout_s),
+            ui_max_streams=_positive_int(env, "UI_MAX_STREAMS", cls.ui_max_streams),
+            ui_connections=_positive_int(env, "UI_CONNECTIONS", cls.ui_connections),
+            ui_files_max_age_s=_positive_float(env, "UI_FILES_MAX_AGE_S", cls.ui_files_max_age_s),
+            share_training_rows=_flag(env, "SHARE_TRAINING_ROWS", cls.share_training_rows),
         )
 
     def prediction_log_dir(self, model_tag: str, env: Mapping[str, str] | None = None) -> Path | None:
@@ -138,6 +155,16 @@ def _workers(value: str) -> int | str:
         return value
     if not value.isdigit() or int(value) < 1:
         raise ValueError(f"{PREFIX}WORKERS={value!r}: use a positive whole number or cpu_count")
+    return int(value)
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    """A positive whole number from SERVING_<name>, or the default when unset."""
+    value = env.get(f"{PREFIX}{name}")
+    if value is None or value == "":
+        return default
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{PREFIX}{name}={value!r}: use a positive whole number")
     return int(value)
 
 

@@ -20,6 +20,8 @@ from pathlib import Path
 UI_SERVICE_SUFFIX = "_service_ui"
 HOLD_AT_MOST_S = 10.0
 MARKER = "api-started"
+# Written once the web UI has answered a request: from then on the API's readiness includes the UI's.
+UI_READY_MARKER = "ui-ready"
 
 
 def dependency_addresses() -> dict[str, str]:
@@ -46,7 +48,7 @@ def dependency_socket(service_name: str) -> str | None:
     return None
 
 
-def _run_folder() -> Path | None:
+def run_folder() -> Path | None:
     """The folder of this run's dependency sockets."""
     for address in dependency_addresses().values():
         if address.startswith("file://"):
@@ -64,7 +66,7 @@ def _service_name(argv: list[str]) -> str | None:
 def start_ui_worker_after_api(argv: list[str] | None = None) -> None:
     """In the UI's worker: wait (at most HOLD_AT_MOST_S) for an API worker to start."""
     name = _service_name(sys.argv if argv is None else argv)
-    folder = _run_folder()
+    folder = run_folder()
     if name is None or not name.endswith(UI_SERVICE_SUFFIX) or folder is None:
         return
     deadline = time.monotonic() + HOLD_AT_MOST_S
@@ -74,6 +76,21 @@ def start_ui_worker_after_api(argv: list[str] | None = None) -> None:
 
 def announce_api_started() -> None:
     """In an API worker, let the UI's worker go on."""
-    folder = _run_folder()
+    _mark(MARKER)
+
+
+def announce_ui_ready() -> None:
+    """Once the UI answered a request: from then on every API worker's readiness includes the UI's."""
+    _mark(UI_READY_MARKER)
+
+
+def ui_was_ready() -> bool:
+    """True once the UI of this run has answered a request (outside `bentoml serve`: never)."""
+    folder = run_folder()
+    return folder is not None and (folder / UI_READY_MARKER).exists()
+
+
+def _mark(name: str) -> None:
+    folder = run_folder()
     if folder is not None and folder.is_dir():
-        (folder / MARKER).touch()
+        (folder / name).touch()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
@@ -110,8 +112,58 @@ def test_a_browser_is_sent_to_sign_in_then_carries_a_session(client: TestClient)
     assert client.get("/ui/", cookies={SESSION_COOKIE: session}).text == "ok"
     assert client.post("/ui/gradio_api/queue/join", cookies={SESSION_COOKIE: session}).text == "ok"
     assert client.post("/prediction", cookies={SESSION_COOKIE: session}).text == "ok"
-    forgotten = client.get("/ui/logout")
+    page = client.get("/ui/logout", cookies={SESSION_COOKIE: session})
+    assert page.status_code == 200 and 'id="sign-out"' in page.text  # a link or prefetch signs nobody out
+    assert client.get("/ui/", cookies={SESSION_COOKIE: session}).text == "ok"
+    forgotten = client.post("/ui/logout", cookies={SESSION_COOKIE: session})
     assert forgotten.status_code == 303 and "Max-Age=0" in forgotten.headers["set-cookie"]
+    # A copy of the cookie kept after signing out is refused too, not only forgotten by the browser.
+    assert client.get("/ui/gradio_api/info", cookies={SESSION_COOKIE: session}).status_code == 401
+
+
+def test_a_session_signed_out_in_one_worker_is_refused_by_the_others(tmp_path: Path) -> None:
+    async def ok(_request: object) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    app = Starlette(routes=[Route("/ui/", ok)])
+    workers = [
+        TestClient(ApiKeyGuard(app, api_key=KEY, paths=[], prefixes=["/ui"], revoked_folder=tmp_path)) for _ in range(2)
+    ]
+    session = workers[0].post("/ui/login", data={"key": KEY}, follow_redirects=False).cookies[SESSION_COOKIE]
+    other = SessionSigner(KEY.encode()).issue()
+    for worker in workers:
+        assert worker.get("/ui/", cookies={SESSION_COOKIE: session}).text == "ok"
+    workers[0].post("/ui/logout", cookies={SESSION_COOKIE: session}, follow_redirects=False)
+    assert workers[1].get("/ui/", cookies={SESSION_COOKIE: session}).status_code == 401
+    assert workers[1].get("/ui/", cookies={SESSION_COOKIE: other}).text == "ok"  # only that session ended
+
+
+def test_behind_tls_the_session_cookie_is_secure(client: TestClient) -> None:
+    plain = client.post("/ui/login", data={"key": KEY})
+    assert "Secure" not in plain.headers["set-cookie"]
+    proxied = client.post("/ui/login", data={"key": KEY}, headers={"x-forwarded-proto": "https"})
+    assert proxied.headers["set-cookie"].endswith("; Secure")
+    direct = TestClient(client.app, base_url="https://testserver", follow_redirects=False)
+    assert direct.post("/ui/login", data={"key": KEY}).headers["set-cookie"].endswith("; Secure")
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "\u00b2.x",  # '²'.isdigit() is true, int('²') raises: this was a 500 with a traceback
+        "9" * 5000 + ".x",
+        "1.2.3",
+        "é" * 40,
+        "..",
+        f"{'9' * 12}.{'0' * 32}.{'f' * 64}",
+        "\x00\x01",
+    ],
+)
+def test_a_malformed_session_cookie_is_a_401(client: TestClient, token: str) -> None:
+    headers = {"cookie": f"{SESSION_COOKIE}={token}".encode("latin-1")}  # raw bytes, as a client may send
+    refused = client.get("/ui/gradio_api/info", headers=headers)
+    assert refused.status_code == 401
+    assert SessionSigner(KEY.encode()).valid(token) is False
 
 
 def test_a_forged_or_expired_session_is_refused(client: TestClient) -> None:

@@ -67,12 +67,17 @@ def test_other_routes_take_bentomls_stack() -> None:
     client = TestClient(HotPath(bentoml_app, ["/prediction"], chain, lambda app: None))
     client.post("/prediction", json={})
     client.post("/prediction", content=b"{}", headers={"content-type": "application/vnd.x+json"})
+    client.post("/prediction", content=b"a,b", headers={"content-type": "text/csv"})
     client.get("/prediction")
     client.post("/model", json={})
     assert seen == [
         "hot POST /prediction",
         "bentoml POST /prediction",  # the chain handed on (the fast handlers never do)
-        "bentoml POST /prediction",  # not plain JSON: BentoML's own handler, straight away
+        # Any media type takes the chain: its request guard answers 415 for what is not JSON.
+        "hot POST /prediction",
+        "bentoml POST /prediction",
+        "hot POST /prediction",
+        "bentoml POST /prediction",
         "bentoml GET /prediction",
         "bentoml POST /model",
     ]

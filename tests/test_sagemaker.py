@@ -16,6 +16,8 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from serving.jsoninput import MAX_ERRORS
+from serving.offload import Offload
 from serving.sagemaker import CSV, JSON, Invocations, SageMakerRoutes
 from serving.schemas import features_model
 from tests.fakes import SETOSA, VIRGINICA
@@ -137,6 +139,26 @@ def test_more_rows_than_a_batch_takes_are_refused(client: TestClient, service_mo
     assert response.status_code == 400 and response.json()["detail"][0]["type"] == "too_long"
 
 
+def test_a_megabyte_of_bad_csv_answers_a_small_error(client: TestClient, service_module) -> None:
+    """The row count is checked before any row: 1 MiB of two-cell rows answered 161 MB of errors before."""
+    body = b"a,b\n" * (service_module.settings.max_body_bytes // 4)
+    response = invoke(client, body, CSV)
+    assert response.status_code == 400 and len(response.content) < 1_000
+    assert response.json()["detail"][0]["type"] == "too_long"
+
+
+def test_every_row_bad_lists_the_first_errors_and_their_number(client: TestClient) -> None:
+    rows = "1,2\n" * 1000  # 1,000 rows of the wrong shape, each an error
+    response = invoke(client, rows, CSV)
+    detail = response.json()["detail"]
+    assert response.status_code == 400 and len(response.content) < 10_000
+    assert len(detail) == MAX_ERRORS + 1 and [d["loc"] for d in detail[:2]] == [[0], [1]]
+    assert detail[-1]["type"] == "too_many_errors" and "1000 errors" in detail[-1]["msg"]
+    cells = ",".join(["wide"] * len(IRIS_ORDER)) + "\n"
+    detail = invoke(client, cells * 1000, CSV).json()["detail"]
+    assert len(detail) == MAX_ERRORS + 1 and detail[0]["loc"] == [0, IRIS_ORDER[0]]
+
+
 # --- the churn model: categories, a boolean, blanks -------------------------------------------------------
 
 
@@ -165,11 +187,12 @@ def churn(churn_tag: str) -> Iterator[tuple[TestClient, Invocations, list[Any]]]
         tables=predictor.tables,
         predict=predict,
         result=lambda p: {"class": p.class_name, "probability": p.probability, "probabilities": p.probabilities},
+        max_rows=1000,
         refused=refused.append,
     )
 
     ready = Starlette(routes=[Route("/readyz", lambda request: PlainTextResponse("\n"))])
-    app = SageMakerRoutes(ready, invocations, max_body_bytes=1_048_576, server_name="test", in_thread=True)
+    app = SageMakerRoutes(ready, invocations, max_body_bytes=1_048_576, server_name="test", offload=Offload(True))
     with TestClient(app) as client:
         yield client, invocations, refused
 
@@ -259,7 +282,7 @@ def test_churn_json_unseen_category_is_refused_by_the_same_model(
 def test_ping_follows_readiness(churn: tuple[TestClient, Invocations, list[Any]]) -> None:
     """While /readyz refuses (the worker still starting, or stopping), /ping does too."""
     not_ready = Starlette(routes=[Route("/readyz", lambda request: PlainTextResponse("", status_code=503))])
-    app = SageMakerRoutes(not_ready, churn[1], max_body_bytes=1024, server_name="test", in_thread=False)
+    app = SageMakerRoutes(not_ready, churn[1], max_body_bytes=1024, server_name="test", offload=Offload(False))
     with TestClient(app) as client:
         response = client.get("/ping")
     assert (response.status_code, response.content) == (503, b"")

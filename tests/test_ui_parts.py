@@ -6,6 +6,7 @@ from pathlib import Path
 
 import gradio as gr
 import pytest
+from gradio.utils import get_upload_folder
 
 from modelcard.card import ModelCard
 from serving.predictor import Predictor
@@ -14,8 +15,16 @@ from tests.fakes import CHURN_ROW, CONTRACTS, FEATURES, SETOSA, FixedRuntime, ma
 from ui.app import ModelSummary, build_ui
 from ui.batch import BatchFileError, read_batch_csv
 from ui.card_view import confusion_table, feature_table, metrics_table, per_class_table
+from ui.files import UiFiles
 from ui.form import BLANK, FormError, element_id, form_inputs, read_form
-from ui.picture import most_telling_choice, most_telling_pair, training_scatter, what_if
+from ui.picture import (
+    MIN_ROWS_PER_CELL,
+    most_telling_choice,
+    most_telling_pair,
+    training_cells,
+    training_scatter,
+    what_if,
+)
 
 HEADER = ",".join(FEATURES)
 CHURN_HEADER = "tenure,monthlycharges,totalcharges,seniorcitizen,contract,paymentmethod"
@@ -140,8 +149,23 @@ def test_most_telling_pair_prefers_separating_features() -> None:
 
 def test_the_scatter_leaves_blanks_out_and_marks_the_row() -> None:
     card = make_churn_card()
-    picture = training_scatter(card, ("tenure", "totalcharges"), {**CHURN_ROW, "totalcharges": 500.0})
-    assert picture["class"].tolist() == ["no", "this row"]  # the reference row with a blank is left out
+    rows = [{**card.reference[0], "tenure": 10 + i % 2, "totalcharges": 100.0 + i % 2, "label": "no"} for i in range(6)]
+    blank = {**card.reference[0], "totalcharges": None}
+    many = card.model_copy(update={"reference": [*rows, blank]})
+    pair = ("tenure", "totalcharges")
+    picture = training_scatter(training_cells(many, pair), pair, {**CHURN_ROW, "totalcharges": 500.0})
+    assert picture["class"].tolist() == ["no", "no", "this row"]  # two cells of three rows; the blank left out
+    assert picture.iloc[-1]["totalcharges"] == 500.0
+
+
+def test_the_scatter_never_shows_a_training_row() -> None:
+    """Cells of at least MIN_ROWS_PER_CELL rows, drawn at their centres: a row alone in its cell is not shown."""
+    card = make_churn_card()
+    crowd = [{**card.reference[0], "tenure": 10, "totalcharges": 100.0, "label": "no"}] * MIN_ROWS_PER_CELL
+    alone = {**card.reference[0], "tenure": 70, "totalcharges": 9000.0, "label": "yes"}
+    picture = training_cells(card.model_copy(update={"reference": [*crowd, alone]}), ("tenure", "totalcharges"))
+    assert picture["class"].tolist() == ["no"]
+    assert (picture["tenure"].iloc[0], picture["totalcharges"].iloc[0]) != (10, 100.0)  # a cell's centre
 
 
 def test_with_fewer_than_two_numbers_the_picture_is_what_if_by_category() -> None:
@@ -157,14 +181,16 @@ def test_with_fewer_than_two_numbers_the_picture_is_what_if_by_category() -> Non
 
 
 @pytest.mark.parametrize("make", [make_card, make_churn_card])
-def test_build_ui_wires_the_predictor_for_any_card(make) -> None:  # noqa: ANN001
+def test_build_ui_wires_the_predictor_for_any_card(make, tmp_path: Path) -> None:  # noqa: ANN001
     card = make()
     predictor = Predictor("m:v1", card, FixedRuntime([0.8, 0.1, 0.1][: len(card.class_names)]))
     predict = lambda records: predictor.predict(predictor.table(records))  # noqa: E731
-    blocks = build_ui(card, ModelSummary("m:v1", "2026-01-01T00:00:00", "fixed"), predict, 10)
+    files = UiFiles(tmp_path, max_age_s=60)
+    blocks = build_ui(card, ModelSummary("m:v1", "2026-01-01T00:00:00", "fixed"), predict, 10, files)
     api = {dep["api_name"] for dep in blocks.config["dependencies"] if dep.get("api_name")}
     assert {"predict", "predict_csv"} <= api
-    text = str(blocks.config)
+    # Every word the page shows, not the paths of its files (a served UI's folder is named after its service).
+    text = str(blocks.config).replace(get_upload_folder(), "").replace(str(tmp_path), "")
     assert card.title in text
     if make is make_churn_card:
         for word in ("flower", "species", "cm", "sepal", "petal", "iris"):

@@ -6,7 +6,6 @@ and units, the picture, the example rows. Nothing in it is written for one data 
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +20,17 @@ from serving.predictor import Prediction
 from serving.schemas import features_model
 from ui.batch import BatchFileError, read_batch_csv, results_csv
 from ui.card_view import METRIC_LABELS, confusion_table, feature_table, metrics_table, per_class_table
+from ui.files import UiFiles
 from ui.form import FormError, form_inputs, read_form
-from ui.picture import THIS_ROW, choice_values, most_telling_choice, most_telling_pair, training_scatter, what_if
+from ui.picture import (
+    THIS_ROW,
+    choice_values,
+    most_telling_choice,
+    most_telling_pair,
+    training_cells,
+    training_scatter,
+    what_if,
+)
 
 # Records {feature: JSON value} in, one Prediction per record out.
 PredictFn = Callable[[list[dict[str, Any]]], list[Prediction]]
@@ -36,14 +44,22 @@ class ModelSummary:
     tag: str
     creation_time: str
     runtime: str
+    # False where the service withholds the executed notebook (no API key, rows not shared): no link to it.
+    notebook_shared: bool = True
 
 
 def build_ui(
-    card: ModelCard, model: ModelSummary, predict: PredictFn, max_batch_rows: int, explore: PredictFn | None = None
+    card: ModelCard,
+    model: ModelSummary,
+    predict: PredictFn,
+    max_batch_rows: int,
+    files: UiFiles,
+    explore: PredictFn | None = None,
 ) -> gr.Blocks:
     """Three tabs: one row with a picture, CSV batch, model card. Links stay relative for path prefixes.
 
-    `predict` is recorded by monitoring; `explore` (the what-if picture's extra rows) is not.
+    `predict` is recorded by monitoring; `explore` (the what-if picture's extra rows) is not. Uploads and
+    results live in `files` (Gradio must have been imported with its environment).
     """
     with gr.Blocks(title=f"{card.title} · {model.tag}") as blocks:
         gr.Markdown(
@@ -55,7 +71,7 @@ def build_ui(
         with gr.Tab("Predict", id="predict"):
             _single_tab(card, predict, explore or predict)
         with gr.Tab("Batch (CSV)", id="batch"):
-            _batch_tab(card, predict, max_batch_rows, model.tag.split(":")[0])
+            _batch_tab(card, predict, max_batch_rows, model.tag.split(":")[0], files)
         with gr.Tab("Model card", id="card"):
             _card_tab(card, model)
     return blocks
@@ -78,9 +94,11 @@ def _single_tab(card: ModelCard, predict: PredictFn, explore: PredictFn) -> None
     choice = None if pair else most_telling_choice(card)
     colours = {THIS_ROW: "#d62728", **dict(zip(card.class_names, PALETTE, strict=False))}
 
+    cells = training_cells(card, pair) if pair is not None else None
+
     def picture(row: dict[str, Any]) -> pd.DataFrame:
-        if pair is not None:
-            return training_scatter(card, pair, row)
+        if pair is not None and cells is not None:
+            return training_scatter(cells, pair, row)
         if choice is not None:
             return what_if(card, choice, row, explore)
         return pd.DataFrame()
@@ -138,16 +156,19 @@ def _single_tab(card: ModelCard, predict: PredictFn, explore: PredictFn) -> None
     button.click(on_predict, inputs=components, outputs=[bars, verdict, plot], api_name="predict")
 
 
-def _batch_tab(card: ModelCard, predict: PredictFn, max_batch_rows: int, file_stem: str) -> None:
+def _batch_tab(card: ModelCard, predict: PredictFn, max_batch_rows: int, file_stem: str, files: UiFiles) -> None:
     """Upload a CSV, see and download the results; a bad file gets a message naming the row or column."""
     names = card.feature_names
     schema = features_model(card)
     template_rows = [{n: e.get(n) for n in names} for e in card.examples]
-    template = _write_csv(pd.DataFrame(template_rows, columns=names), f"{file_stem}-template.csv")
+    template = _write_csv(pd.DataFrame(template_rows, columns=names), files.result_path(f"{file_stem}-template.csv"))
 
     def on_upload(path: str | None) -> tuple[str, Any, Any]:
         if path is None:
             return "", gr.update(value=None, visible=False), gr.update(visible=False)
+        if not files.owns(path):
+            # Gradio lets only uploads through; this says so again, and says nothing of the path itself.
+            raise gr.Error("Upload the CSV file with the button above.")
         try:
             frame, records = read_batch_csv(path, schema, card.features, max_batch_rows)
         except BatchFileError as error:
@@ -160,7 +181,7 @@ def _batch_tab(card: ModelCard, predict: PredictFn, max_batch_rows: int, file_st
             },
             **{f"p_{c}": [round(p.probabilities[c], 4) for p in predictions] for c in card.class_names},
         )
-        download = _write_csv(results, f"{file_stem}-predictions.csv")
+        download = _write_csv(results, files.result_path(f"{file_stem}-predictions.csv"))
         status = f"Predicted **{len(results):,}** rows."
         return status, gr.update(value=results, visible=True), gr.update(value=download, visible=True)
 
@@ -197,7 +218,11 @@ def _card_tab(card: ModelCard, model: ModelSummary) -> None:
         f"(sha256 `{lineage.notebook_sha256[:12]}…`){commit} · "
         f"training data fingerprint `{lineage.train_fingerprint[:12]}…` · "
         f"scikit-learn {lineage.libraries.get('scikit-learn', '?')} · "
-        f"[executed notebook with its plots](../model/notebook)",
+        + (
+            "[executed notebook with its plots](../model/notebook)"
+            if model.notebook_shared
+            else "the executed notebook is not served (it can show training rows)"
+        ),
         elem_id="card-summary",
     )
     gr.Dataframe(metrics_table(card), label="Test metrics and quality gates", interactive=False)
@@ -206,8 +231,7 @@ def _card_tab(card: ModelCard, model: ModelSummary) -> None:
     gr.Dataframe(feature_table(card), label="Features: training data and accepted input", interactive=False)
 
 
-def _write_csv(frame: pd.DataFrame, name: str) -> str:
-    """Write `frame` to a fresh temp folder under `name` and return the path Gradio should serve."""
-    path = Path(tempfile.mkdtemp(prefix="model-ui-")) / name
+def _write_csv(frame: pd.DataFrame, path: Path) -> str:
+    """Write `frame` as CSV to `path` and return the path Gradio should serve."""
     path.write_text(results_csv(frame))
     return str(path)

@@ -1,8 +1,9 @@
 """The picture beside a prediction, chosen by what the data offers.
 
-With two or more numeric features: a scatter of the training rows on the two features that separate the
-classes best, coloured by class, with the row being predicted marked. Otherwise: the probability of each
-class as the most telling category (or boolean) takes each of its values, the other inputs held fixed.
+With two or more numeric features: where the training rows of each class lie on the two features that
+separate the classes best (cells of a grid, not the rows themselves), with the row being predicted marked.
+Otherwise: the probability of each class as the most telling category (or boolean) takes each of its
+values, the other inputs held fixed.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from modelcard.card import FeatureKind, FeatureSpec, ModelCard
 
 THIS_ROW = "this row"
 NUMERIC = (FeatureKind.NUMBER, FeatureKind.INTEGER)
+# The training data is shown as cells of a grid, never as rows: a cell with fewer rows of a class is left out.
+GRID_CELLS = 24
+MIN_ROWS_PER_CELL = 3
 
 
 def numeric_features(card: ModelCard) -> list[str]:
@@ -60,13 +64,35 @@ def choice_values(spec: FeatureSpec) -> list[Any]:
     return list(spec.categories or {})
 
 
-def training_scatter(card: ModelCard, pair: tuple[str, str], row: dict[str, Any]) -> pd.DataFrame:
-    """Training rows and the predicted row on the pair of features, with a "class" column for colour."""
+def training_scatter(cells: pd.DataFrame, pair: tuple[str, str], row: dict[str, Any]) -> pd.DataFrame:
+    """The training data's `cells` (training_cells) and the predicted row on the pair, with a "class" column."""
+    columns = [*pair, "class"]
+    this_row = pd.DataFrame([{pair[0]: row.get(pair[0]), pair[1]: row.get(pair[1]), "class": THIS_ROW}])
+    frame = pd.concat([cells, this_row], ignore_index=True).astype({pair[0]: float, pair[1]: float})
+    return frame.reindex(columns=columns).dropna(subset=list(pair))  # a blank has no place on the picture
+
+
+def training_cells(card: ModelCard, pair: tuple[str, str]) -> pd.DataFrame:
+    """Where each class's training rows lie on the pair of features: grid cells, never the rows themselves.
+
+    The plane is cut into GRID_CELLS x GRID_CELLS cells, and each class is drawn at the centre of every
+    cell that holds at least MIN_ROWS_PER_CELL of its rows.
+    """
     columns = [*pair, "class"]
     reference = pd.DataFrame(card.reference).rename(columns={"label": "class"}).reindex(columns=columns)
-    this_row = pd.DataFrame([{pair[0]: row.get(pair[0]), pair[1]: row.get(pair[1]), "class": THIS_ROW}])
-    frame = pd.concat([reference, this_row], ignore_index=True).astype({pair[0]: float, pair[1]: float})
-    return frame.dropna(subset=list(pair))  # a blank has no place on the picture
+    reference = reference.dropna(subset=list(pair)).astype({pair[0]: float, pair[1]: float})
+    if reference.empty:
+        return pd.DataFrame(columns=columns)
+    centres = {}
+    for name in pair:
+        values = reference[name].to_numpy()
+        edges = np.linspace(values.min(), values.max(), GRID_CELLS + 1)
+        index = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, GRID_CELLS - 1)
+        centres[name] = ((edges[:-1] + edges[1:]) / 2)[index]
+    binned = pd.DataFrame({**centres, "class": reference["class"].astype(str).to_numpy()})
+    counts = binned.value_counts().reset_index(name="rows")
+    kept = counts[counts["rows"] >= MIN_ROWS_PER_CELL]
+    return kept.sort_values(columns, kind="stable")[columns].reset_index(drop=True)
 
 
 def what_if(

@@ -10,7 +10,8 @@ What podman 4.3 (Debian 12's) does with the manifest, and what the test therefor
   joined; so the probes become exec probes running the image's Python, quoted for that shell. Podman has no
   readiness: the test runs the readiness probe in the container itself, as the kubelet would;
 - without systemd nothing schedules podman's healthchecks: the test runs them (`podman healthcheck run`);
-- an emptyDir is a podman volume named after it and removed with the pod: named per pod here;
+- an emptyDir is a podman volume named after it and removed with the pod: named per pod here (podman honours
+  the read-only root filesystem, so the pod writes only to these volumes, as in a cluster);
 - `preStop`, `terminationGracePeriodSeconds` (podman stops with SIGTERM, then SIGKILL after 10 s), the Service,
   the HorizontalPodAutoscaler and a Deployment's rolling update exist only in a cluster.
 
@@ -22,6 +23,7 @@ leaves nginx's list, waits its preStop pause and gets SIGTERM, while a client ke
 from __future__ import annotations
 
 import copy
+import csv
 import json
 import os
 import shlex
@@ -36,6 +38,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from gradio_client import Client, handle_file
 
 from benchmarks.servers import free_port
 from tests.conftest import ROOT
@@ -45,6 +48,9 @@ pytestmark = pytest.mark.slow
 
 MANIFESTS = ROOT / "deploy" / "kubernetes"
 PODMAN_ENV = {**os.environ, "CONTAINERS_CONF": str(ROOT / "deploy" / "podman" / "containers.conf")}
+# What a pod's log must never say: a write the read-only root filesystem refused (Python's OSError texts, and ONNX
+# Runtime's warning when it cannot keep its telemetry id).
+WRITE_ERRORS = ("read-only file system", "permission denied", "errno 30", "errno 13", "failed to persist")
 # An HTTP GET in the image's own Python: fails (exit 1) on a refused connection or a status other than 2xx.
 PROBE_CODE = "import sys, urllib.request as r; r.urlopen(sys.argv[1], timeout=float(sys.argv[2]))"
 PODS = ("model-service-a", "model-service-b")
@@ -229,8 +235,7 @@ def test_prediction_log_lands_on_the_pods_volume(played: dict[str, Any]) -> None
     row = {k: v for k, v in httpx.get(f"{url}/model").json()["card"]["examples"][0].items() if k != "label"}
     request_id = f"kube-play-{os.getpid()}"
     assert httpx.post(f"{url}/prediction", json=row, headers={"x-request-id": request_id}).status_code == 200
-    (volume,) = pod["manifest"]["spec"]["template"]["spec"]["volumes"]
-    host_side = Path(podman("volume", "inspect", volume["name"], "--format", "{{.Mountpoint}}").stdout.strip())
+    host_side = volume_on_host(pod["manifest"], log_folder(pod))
     deadline = time.monotonic() + 10  # the log is written off the request path, every fraction of a second
     while not any(request_id in path.read_text() for path in host_side.glob("predictions-*.jsonl")):
         assert time.monotonic() < deadline, f"no prediction log line with {request_id} in {host_side}"
@@ -252,6 +257,57 @@ def test_pods_run_non_root_with_the_resource_limits(played: dict[str, Any]) -> N
         assert host["CpuQuota"] / host["CpuPeriod"] == float(container["resources"]["limits"]["cpu"])
         assert "no-new-privileges" in host["SecurityOpt"]  # allowPrivilegeEscalation: false
         assert inspected["EffectiveCaps"] in (None, [])  # capabilities: drop ALL
+
+
+def log_folder(pod: dict[str, Any]) -> str:
+    """The prediction log's folder in the pod (SERVING_PREDICTION_LOG of the manifest)."""
+    container = pod["manifest"]["spec"]["template"]["spec"]["containers"][0]
+    return next(e["value"] for e in container["env"] if e["name"] == "SERVING_PREDICTION_LOG")
+
+
+def volume_on_host(manifest: dict[str, Any], mount_path: str) -> Path:
+    """Where the podman volume the pod mounts at `mount_path` (an emptyDir of the manifest) is on the host."""
+    (container,) = manifest["spec"]["template"]["spec"]["containers"]
+    (name,) = [m["name"] for m in container["volumeMounts"] if m["mountPath"] == mount_path]
+    return Path(podman("volume", "inspect", name, "--format", "{{.Mountpoint}}").stdout.strip())
+
+
+def test_pods_write_only_to_their_volumes_on_a_read_only_root(played: dict[str, Any], tmp_path: Path) -> None:
+    """readOnlyRootFilesystem as podman plays it: the image's files cannot be changed, the manifest's emptyDirs
+    can, and the API, the web UI (a prediction and a CSV upload, which Gradio keeps under /tmp) and /metrics all
+    answer with no write refused in the log."""
+    container = played["deployment"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    mounts = [m["mountPath"] for m in container["volumeMounts"]]
+    for name, pod in played["pods"].items():
+        assert json.loads(podman("inspect", container_name(name)).stdout)[0]["HostConfig"]["ReadonlyRootfs"] is True
+        for path in ("/", "/home/bentoml", "/home/bentoml/bento/src", "/app/.venv"):
+            touched = podman("exec", container_name(name), "touch", f"{path.rstrip('/')}/written", check=False)
+            assert touched.returncode != 0 and "Read-only file system" in touched.stderr, (name, path)
+        for path in mounts:
+            podman("exec", container_name(name), "sh", "-c", f"touch {path}/written && rm {path}/written")
+        url = f"http://127.0.0.1:{pod['port']}"
+        card = httpx.get(f"{url}/model").json()["card"]
+        row = {k: v for k, v in card["examples"][0].items() if k != "label"}
+        assert httpx.post(f"{url}/prediction", json=row).json()["class"] in card["class_names"]
+        assert httpx.get(f"{url}/ui/", timeout=30).status_code == 200
+        client = Client(f"{url}/ui/", verbose=False)
+        bars, _verdict, _picture = client.predict(*row.values(), api_name="/predict")
+        assert bars["label"] in card["class_names"]
+        upload = tmp_path / f"{name}.csv"
+        with upload.open("w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=list(row))
+            writer.writeheader()
+            writer.writerows([row] * 3)
+        status, table, _download = client.predict(handle_file(str(upload)), api_name="/predict_csv")
+        assert len(table.get("value", table)["data"]) == 3, status  # the table, or an update that shows it
+        assert any(volume_on_host(pod["manifest"], "/tmp").iterdir())  # the UI's files are on the emptyDir
+        metrics = httpx.get(f"{url}/metrics")
+        assert metrics.status_code == 200 and 'source="ui"' in metrics.text
+        logs = podman("logs", container_name(name))
+        lines = (logs.stdout + logs.stderr).splitlines()
+        refused = [line for line in lines if any(error in line.lower() for error in WRITE_ERRORS)]
+        assert refused == [], refused[:3]
 
 
 def parse_quantity(quantity: str) -> int:

@@ -94,7 +94,9 @@ def test_a_browser_signs_in_with_the_key_then_predicts(locked_bento: Server, bro
     page.screenshot(path=artifacts / "ui-signed-in.png", full_page=True)
     # The session covers the UI's links too: the model card is one click away.
     assert page.request.get(f"{locked_bento.url}/model").status == 200
-    page.goto(f"{locked_bento.url}/ui/logout")
+    page.goto(f"{locked_bento.url}/ui/logout")  # a page with the button: following a link signs nobody out
+    assert page.request.get(f"{locked_bento.url}/model").status == 200
+    page.locator("#sign-out").click()
     expect(page.locator("#sign-in")).to_be_visible()
     assert page.request.get(f"{locked_bento.url}/model").status == 401
     page.close()
