@@ -18,7 +18,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_NATIVE_TLS := true
 export BENTOML_DO_NOT_TRACK := true
 
-.PHONY: help setup train serve test audit build bench lock clean
+.PHONY: help setup train serve check fmt test audit build bench lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -41,6 +41,18 @@ train: setup ## Execute $(NOTEBOOK) and save its model to the BentoML store (NOT
 
 serve: train ## Train from $(NOTEBOOK), then serve its API + UI on http://localhost:$(PORT)
 	MODEL_TAG=$(MODEL):latest $(VENV)/bin/bentoml serve . --port $(PORT)
+
+# The quick loop: what a contributor runs before a commit. No root, no network (once set up), no slow tests.
+LINT_PATHS := .
+check: setup ## Lint, format check, type-check and the fast tests (no root, no network)
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+	$(VENV)/bin/mypy
+	$(VENV)/bin/python -m pytest -m "not slow" -q $(PYTEST_ARGS)
+
+fmt: setup ## Format the code and apply ruff's safe fixes
+	$(VENV)/bin/ruff check --fix $(LINT_PATHS)
+	$(VENV)/bin/ruff format $(LINT_PATHS)
 
 # Debian packages the end-to-end tests use: a real browser for the UI, a real reverse proxy, and a container
 # engine with what it needs to build a local base image (debootstrap) and publish ports (netavark, iptables),

@@ -26,13 +26,16 @@ from pydantic_core import to_json
 from starlette.middleware.cors import CORSMiddleware
 
 from modelcard.files import EXECUTED_NOTEBOOK_FILE
-from modelcard.table import FeatureTable
+from modelcard.schema import features_model
+from monitoring.bentoml_metrics import label_endpoints
 from monitoring.context import current_request_id, new_request_id
-from monitoring.endpoints import label_endpoints
 from monitoring.logs import follow_bentoml_log_level, use_json_logs, use_text_logs
 from monitoring.middleware import RequestTelemetry
 from monitoring.monitor import Monitor
 from monitoring.retention import Retention
+from runtime import DEFAULT_MODEL_TAG
+from runtime.predictor import ModelLoadError, Prediction, load_predictor
+from runtime.table import FeatureTable
 from serving.auth import ApiKeyGuard
 from serving.deadline import BodyDeadline
 from serving.fastpath import FastJSONRoutes, validation_error_body
@@ -43,18 +46,16 @@ from serving.jsoninput import harden
 from serving.microbatch import MicroBatcher, Waiting
 from serving.offload import Offload
 from serving.openapi import CorrectedOpenAPI, corrected
-from serving.predictor import ModelLoadError, Prediction, load_predictor
 from serving.sagemaker import INVOCATIONS_PATH, PING_PATH, Invocations, SageMakerRoutes
 from serving.schemas import (
     ModelInfo,
     PredictionResult,
-    features_model,
     fields_to_table,
     row_values,
     rows_to_table,
     unseen_categories,
 )
-from serving.settings import DEFAULT_MODEL_TAG, Settings
+from serving.settings import Settings
 from serving.shutdown import DrainingConnections, GracefulStop
 from serving.store import ModelNotAvailable, pinned_tag, require_stored_model
 from serving.uiproxy import UiProxy
@@ -163,13 +164,18 @@ def mount_ui() -> gr.Blocks:
     )
     mount_blocks(ui_web, blocks, "/ui", public_prefix=settings.root_path, max_file_bytes=settings.max_body_bytes)
     files.start_sweeping(keep=lambda: shown_files(blocks))
-    # A failed queue answers no UI call again: the worker exits (flushing its log) and BentoML starts another.
-    on_queue_failure(lambda: (monitor.close(), os._exit(70)))
+    on_queue_failure(restart_ui_worker)
     _mounted.append(blocks)
     return blocks
 
 
 _mounted: list[gr.Blocks] = []
+
+
+def restart_ui_worker() -> None:
+    """A failed Gradio queue answers no UI call again: exit (the log flushed) so BentoML starts a new worker."""
+    monitor.close()
+    os._exit(70)
 
 
 def start_worker() -> None:
@@ -191,7 +197,7 @@ def settle_heap() -> None:
     2 API workers at 32 clients (the example model): thresholds (50_000, 50, 1000) gave p99 20 ms,
     (5_000, 20, 100) 39 ms,
     the default (700, 10, 10) 29 ms, each at 149-154 MB a worker: without Gradio in the API's workers the
-    high thresholds no longer cost memory (README, Performance).
+    high thresholds no longer cost memory (docs/performance.md).
     """
     gc.collect()
     gc.freeze()
@@ -201,9 +207,9 @@ def settle_heap() -> None:
 # Our prediction routes, with everything every request crosses.
 PREDICTION_PATHS = ("/prediction", "/predict_batch")
 # BentoML's access log is replaced by monitoring/middleware.py's (the same lines, minus answered predictions,
-# which the prediction log records): a logging call per prediction cost 22 % of the throughput. The
-# prediction routes are left out of OpenTelemetry's tracing unless asked (SERVING_TRACE_PREDICTIONS): its
-# three spans per request cost 40 %. Both are BentoML's own service configuration; its request metrics stay.
+# which the prediction log records), and the prediction routes are left out of OpenTelemetry's tracing unless
+# asked (SERVING_TRACE_PREDICTIONS): each cost a share of the throughput measured in docs/performance.md.
+# Both are BentoML's own service configuration; its request metrics stay.
 BENTOML_CONFIG: dict[str, Any] = {
     "logging": {"access": {"enabled": False}},
     "tracing": {} if settings.trace_predictions else {"excluded_urls": list(PREDICTION_PATHS)},

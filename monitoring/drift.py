@@ -19,10 +19,9 @@ from typing import Any
 import numpy as np
 
 from modelcard.card import FeatureKind, FeatureSpec, ModelCard, read_card
-from monitoring.predlog import read_records
+from monitoring.predlog import default_prediction_log, read_records
 from monitoring.report import DriftResult, table, write_report
 from monitoring.stats import BLANK, FeatureDrift, category_drift, class_mix_drift, numeric_drift
-from serving.settings import default_prediction_log
 
 logger = logging.getLogger("monitoring.drift")
 

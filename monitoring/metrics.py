@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 
 from modelcard.card import FeatureKind, FeatureSpec, ModelCard
-from modelcard.table import FeatureTable
-from serving.predictor import Prediction
+from runtime.predictor import Prediction
+from runtime.table import FeatureTable
 
 PREFIX = "classifier"
 SOURCES = ("api", "batch", "ui")

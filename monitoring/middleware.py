@@ -3,8 +3,8 @@
 The access log replaces BentoML's own (turned off in service.py), in the same line format and under the
 same logger name (`bentoml.access`), with one difference that makes it cheap where it matters: an answered
 prediction is not logged here, because the prediction log already records it, off the request path, with
-the same request id, time and latency. A line per answered prediction cost 22 % of the throughput (one
-logging call with its formatting, filters and a write to stderr per request). Refused and failed
+the same request id, time and latency: a line per answered prediction (one logging call with its formatting,
+filters and a write to stderr) cost a large share of the throughput (docs/performance.md). Refused and failed
 predictions are logged here, as every request to the other routes is (health probes and /metrics aside).
 """
 

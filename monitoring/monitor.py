@@ -8,12 +8,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from modelcard.card import ModelCard
-from modelcard.table import FeatureTable
 from monitoring.context import current_request_id, new_request_id
 from monitoring.metrics import Pending, PredictionMetrics
 from monitoring.predlog import PredictionLog
 from monitoring.retention import Retention
-from serving.predictor import Prediction
+from runtime.predictor import Prediction
+from runtime.table import FeatureTable
 
 logger = logging.getLogger(__name__)
 # How stale /metrics may be at most for a worker the scrape does not reach (the one it reaches flushes first).

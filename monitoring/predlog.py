@@ -21,7 +21,7 @@ import queue
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,11 +30,20 @@ from typing import Any
 from pydantic_core import to_json
 
 from modelcard.card import FeatureSpec
-from modelcard.table import FeatureTable, json_values
 from monitoring.retention import Retention, log_files, next_segment, to_delete
-from serving.predictor import Prediction
+from runtime import DEFAULT_MODEL_TAG
+from runtime.predictor import Prediction
+from runtime.table import FeatureTable, json_values
 
 logger = logging.getLogger(__name__)
+
+
+def default_prediction_log(env: Mapping[str, str], model_tag: str | None = None) -> Path:
+    """$BENTOML_HOME/prediction_logs/<model name>: beside the model store, writable in the container too."""
+    home = Path(env.get("BENTOML_HOME") or Path.home() / "bentoml")
+    tag = model_tag or env.get("MODEL_TAG") or DEFAULT_MODEL_TAG
+    return home / "prediction_logs" / tag.split(":", 1)[0]
+
 
 FILE_PATTERN = "predictions-*.jsonl"
 # An unwritable folder fills no log with the same error per request: once a minute says it.

@@ -21,7 +21,7 @@ CLOSED_AFTER_DAY_ENDS = timedelta(hours=1)
 
 @dataclass(frozen=True)
 class Retention:
-    """How much prediction log to keep (README, Monitoring)."""
+    """How much prediction log to keep (docs/monitoring.md)."""
 
     max_age_days: float = 30.0
     max_bytes: int = 1024 * 2**20

@@ -24,60 +24,9 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from monitoring.endpoints import find_middleware
+from monitoring.bentoml_metrics import BentoRequestMetrics, request_metrics
 from monitoring.metrics import Pending
 from serving.workerapp import wrap_worker_app
-
-# The gauge of the last request's time is set at most this often: it is a timestamp, not a count.
-LAST_REQUEST_EVERY_S = 1.0
-
-
-class BentoRequestMetrics:
-    """BentoML's per-request series (`<namespace>_request_total`, `_request_duration_seconds`) for hot requests.
-
-    Uses the metric objects of BentoML's own RunnerTrafficMetricsMiddleware, so the series, names and labels
-    are exactly those BentoML writes for every other request; increments wait in `Pending` like ours do.
-    """
-
-    def __init__(self, middleware: Any, pending: Callable[[], Pending], labels: Callable[[], dict[str, str]]) -> None:
-        self.middleware = middleware
-        self.pending = pending
-        self.labels = labels
-        self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
-        self._last_request: Any = None
-        self._last_set = 0.0
-
-    def _series(self, endpoint: str, status: int) -> tuple[Any, Any]:
-        """The counter and histogram children of one endpoint and status, resolved once."""
-        middleware = self.middleware
-        if not middleware._is_setup:
-            middleware._setup()
-        labels = {**self.labels(), "endpoint": endpoint, "http_response_code": status}
-        children = (
-            middleware.metrics_request_total.labels(**labels),
-            middleware.metrics_request_duration.labels(**labels),
-        )
-        self._children[endpoint, status] = children
-        return children
-
-    def record(self, endpoint: str, status: int, seconds: float) -> None:
-        """Count one answered request."""
-        total, duration = self._children.get((endpoint, status)) or self._series(endpoint, status)
-        pending = self.pending()
-        with pending.lock:
-            pending.add(total._value)
-            pending.observe(duration, seconds)
-        now = time.time()
-        if now - self._last_set >= LAST_REQUEST_EVERY_S:
-            if self._last_request is None:
-                labels = self.labels()
-                self._last_request = self.middleware.metrics_last_request_timestamp.labels(
-                    service_name=labels["service_name"],
-                    service_version=labels["service_version"],
-                    runner_name=labels["runner_name"],
-                )
-            self._last_request.set(now)
-            self._last_set = now
 
 
 class HotPath:
@@ -125,25 +74,6 @@ class HotPath:
         """BentoML's request metrics, found on the first request (its app builds its stack lazily)."""
         self._metrics, self._metrics_found = self._make_metrics(self.app), True
         return self._metrics
-
-
-def request_metrics(pending: Callable[[], Pending]) -> Callable[[ASGIApp], BentoRequestMetrics | None]:
-    """A factory of BentoRequestMetrics for BentoML's app, or None when its metrics are off."""
-
-    def labels() -> dict[str, str]:
-        from bentoml._internal.context import server_context
-
-        return {
-            "service_name": server_context.bento_name,
-            "service_version": server_context.bento_version,
-            "runner_name": server_context.service_name or "",
-        }
-
-    def make(app: ASGIApp) -> BentoRequestMetrics | None:
-        middleware = find_middleware(app, "RunnerTrafficMetricsMiddleware")
-        return None if middleware is None else BentoRequestMetrics(middleware, pending, labels)
-
-    return make
 
 
 def serve_hot_path(service: Any, paths: Iterable[str], pending: Callable[[], Pending]) -> None:

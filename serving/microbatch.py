@@ -23,7 +23,7 @@ from typing import Any
 
 import anyio.to_thread
 
-from serving.predictor import Prediction
+from runtime.predictor import Prediction
 
 logger = logging.getLogger(__name__)
 

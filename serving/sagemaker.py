@@ -27,13 +27,14 @@ from pydantic import BaseModel, RootModel, ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError, to_json
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from modelcard.card import FeatureKind, FeatureSpec, ModelCard
-from modelcard.table import FeatureTable, TableBuilder
+from modelcard.card import FeatureSpec, ModelCard
+from runtime.cells import CellError, cell_value
+from runtime.predictor import Prediction
+from runtime.table import FeatureTable, TableBuilder
 from serving.asgi import is_json, media_type, read_body, send_error
 from serving.fastpath import INTERNAL_ERROR, validation_error_body
 from serving.jsoninput import MAX_ERRORS, cap_errors
 from serving.offload import Offload
-from serving.predictor import Prediction
 from serving.schemas import rows_to_table
 
 logger = logging.getLogger(__name__)
@@ -45,8 +46,6 @@ READY_PATH = "/readyz"
 JSON, CSV = "application/json", "text/csv"
 # Accept's wildcards and what they get (None: the request's own format).
 MEDIA_RANGES = {"*/*": None, "application/*": JSON, "text/*": CSV}
-# The same words the web UI's CSV upload takes for a yes/no feature.
-BOOLEAN_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 
 # predict(source, table, started): the service's predict-and-record, so /invocations is counted and logged too.
 Predict = Callable[[str, FeatureTable, float], list[Prediction]]
@@ -168,24 +167,11 @@ def _shape_error(row: int, cells: list[str], names: list[str]) -> InitErrorDetai
 
 def _cell_value(spec: FeatureSpec, text: str, loc: tuple[int, str], errors: list[InitErrorDetails]) -> Any:
     """One CSV cell as its feature's JSON value (None when empty); a cell that is no value of its kind is an error."""
-    if not text or spec.kind is FeatureKind.CATEGORY:
-        return text or None
-    if spec.kind is FeatureKind.BOOLEAN:
-        if text.lower() in BOOLEAN_WORDS:
-            return BOOLEAN_WORDS[text.lower()]
-        errors.append(InitErrorDetails(type="bool_parsing", loc=loc, input=text))
-        return None
     try:
-        number = float(text)
-    except ValueError:
-        errors.append(InitErrorDetails(type="float_parsing", loc=loc, input=text))
+        return cell_value(spec, text)
+    except CellError as error:
+        errors.append(InitErrorDetails(type=error.kind, loc=loc, input=text))
         return None
-    if spec.kind is FeatureKind.INTEGER:
-        if not number.is_integer():
-            errors.append(InitErrorDetails(type="int_from_float", loc=loc, input=text))
-            return None
-        return int(number)
-    return number  # bounds, NaN and infinities are the input model's to refuse
 
 
 def answer_type(scope: Scope, request_type: str) -> str | None:

@@ -7,11 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# Every run-time option but the model's tag is SERVING_<NAME>; the README's "Serving and packaging" lists them.
+from monitoring.predlog import default_prediction_log
+
+# Every run-time option but the model's tag is SERVING_<NAME>; docs/api.md lists them.
 PREFIX = "SERVING_"
 # A key shorter than this is guessable; `openssl rand -hex 32` makes a good one.
 MIN_API_KEY_LENGTH = 16
-DEFAULT_MODEL_TAG = "iris_clf:latest"
 
 
 @dataclass(frozen=True)
@@ -38,12 +39,12 @@ class Settings:
     prediction_log_max_mib: float = 1024.0
     # "text" (BentoML's format) or "json" (one object per line, with the request id).
     log_format: str = "text"
-    # When set, predictions, /model and the web UI need it (README, Security); health, metrics and docs stay open.
+    # When set, predictions, /model and the web UI need it (docs/security.md); health, metrics and docs stay open.
     api_key: str | None = field(default=None, repr=False)
     # Browser origins allowed to call the API from their pages (CORS); none by default.
     cors_origins: tuple[str, ...] = ()
     # Trace /prediction and /predict_batch with OpenTelemetry like every other route when BentoML's tracing is
-    # set up. Off by default: each traced request creates three spans, which cost 40 % of the throughput.
+    # set up. Off by default: each traced request creates three spans, a cost measured in docs/performance.md.
     trace_predictions: bool = False
     # After SIGTERM, the longest a worker keeps answering requests it accepted before it exits. Below the
     # Deployment's terminationGracePeriodSeconds (30) minus its preStop pause (5), so nothing is killed mid-answer.
@@ -116,17 +117,6 @@ class Settings:
             "expose_headers": ["x-request-id"],
             "max_age": 600,
         }
-
-
-def model_name(model_tag: str) -> str:
-    """The name part of a model tag ("churn_clf" of "churn_clf:latest")."""
-    return model_tag.split(":", 1)[0]
-
-
-def default_prediction_log(env: Mapping[str, str], model_tag: str | None = None) -> Path:
-    """$BENTOML_HOME/prediction_logs/<model name>: beside the model store, writable in the container too."""
-    home = Path(env.get("BENTOML_HOME") or Path.home() / "bentoml")
-    return home / "prediction_logs" / model_name(model_tag or env.get("MODEL_TAG") or DEFAULT_MODEL_TAG)
 
 
 def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:

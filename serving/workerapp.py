@@ -2,7 +2,7 @@
 
 BentoML places `add_asgi_middleware` middlewares inside its own (metrics, tracing, timeout, context) and has no
 hook outside them, so `wrap_worker_app` swaps the service object's class for a subclass whose `to_asgi` wraps
-BentoML's app. The hot path (serving/hotpath.py) and the bounded metrics labels (monitoring/endpoints.py) use
+BentoML's app. The hot path (serving/hotpath.py) and the bounded metrics labels (monitoring/bentoml_metrics.py) use
 it; tests/test_hot_path.py fails when BentoML changes what this relies on.
 """
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from modelcard.card import ClassMetrics, FeatureKind, FeatureSpec, Lineage, Metrics, ModelCard, NumericStats
-from modelcard.table import FeatureTable
+from runtime.table import FeatureTable
 
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 CLASSES = ["setosa", "versicolor", "virginica"]

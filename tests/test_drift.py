@@ -13,7 +13,7 @@ from modelcard.card import ModelCard, read_card
 from monitoring.drift import CANNOT_CHECK, DRIFT, NO_DRIFT, main
 from monitoring.predlog import PredictionLog
 from monitoring.stats import binned_shares, category_drift, class_mix_drift, psi, quantile_edges
-from serving.predictor import load_predictor
+from runtime.predictor import load_predictor
 
 
 def test_psi_is_zero_for_identical_shares_and_grows_with_shift() -> None:

@@ -13,7 +13,7 @@ from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from monitoring.endpoints import METRICS_MIDDLEWARE, OTHER, EndpointLabels, find_middleware, label_endpoints
+from monitoring.bentoml_metrics import METRICS_MIDDLEWARE, OTHER, EndpointLabels, find_middleware, label_endpoints
 
 
 async def _path(request: Request) -> PlainTextResponse:

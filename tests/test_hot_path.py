@@ -6,7 +6,8 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
-from serving.hotpath import HotPath, find_middleware
+from monitoring.bentoml_metrics import find_middleware
+from serving.hotpath import HotPath
 from tests.fakes import SETOSA
 
 

@@ -9,9 +9,9 @@ from typing import Annotated, Any, Literal
 import pytest
 from pydantic import BaseModel, Field, RootModel, ValidationError, create_model
 
+from modelcard.schema import features_model
 from serving.fastpath import validation_error_body
 from serving.jsoninput import MAX_ERRORS, MAX_MESSAGE_CHARS, harden
-from serving.schemas import features_model
 from tests.fakes import SETOSA, make_card
 
 

@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
+from runtime.predictor import Prediction
 from serving.microbatch import MicroBatcher, Waiting
-from serving.predictor import Prediction
 from tests.loops import run_async
 
 

@@ -6,7 +6,7 @@ import bentoml
 import numpy as np
 import pytest
 
-from serving.predictor import Predictor, load_predictor
+from runtime.predictor import Predictor, load_predictor
 from tests.fakes import FEATURES, SETOSA, VIRGINICA
 
 

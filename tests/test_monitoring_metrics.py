@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry, Histogram
 
-from modelcard.table import FeatureTable
 from monitoring.metrics import PredictionMetrics, error_kind, observe_many
-from serving.predictor import Prediction
+from runtime.predictor import Prediction
+from runtime.table import FeatureTable
 from tests.fakes import CHURN_ROW, CLASSES, FEATURES, make_card, make_churn_card
 
 

@@ -15,8 +15,7 @@ from starlette.testclient import TestClient
 
 from monitoring.context import set_request_id
 from monitoring.logs import use_json_logs
-from monitoring.predlog import read_records
-from serving.settings import default_prediction_log
+from monitoring.predlog import default_prediction_log, read_records
 from tests.fakes import SETOSA, VIRGINICA
 
 

@@ -25,8 +25,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from modelcard.card import FeatureSpec
-from modelcard.table import FeatureTable
-from serving.predictor import OnnxRuntime
+from runtime.predictor import OnnxRuntime
+from runtime.table import FeatureTable
 from train.compile import PROBABILITY_TOLERANCE, CompiledModel, class_changes, compile_to_onnx
 from train.features import describe_features
 

@@ -7,10 +7,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from modelcard.table import FeatureTable
 from monitoring.predlog import PredictionLog, read_records
 from monitoring.retention import Retention, closed, log_files, to_delete
-from serving.predictor import Prediction
+from runtime.predictor import Prediction
+from runtime.table import FeatureTable
 from tests.fakes import CHURN_ROW, CLASSES, FEATURES, make_card, make_churn_card
 
 ROW = [5.1, 3.5, 1.4, 0.2]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from serving.predictor import Predictor, SklearnRuntime, choose_runtime
+from runtime.predictor import Predictor, SklearnRuntime, choose_runtime
 from tests.fakes import CHURN_ROW, CLASSES, SETOSA, FixedRuntime, make_card, make_churn_card
 
 

@@ -16,10 +16,10 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from modelcard.schema import features_model
 from serving.jsoninput import MAX_ERRORS
 from serving.offload import Offload
 from serving.sagemaker import CSV, JSON, Invocations, SageMakerRoutes
-from serving.schemas import features_model
 from tests.fakes import SETOSA, VIRGINICA
 
 IRIS_ORDER = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
@@ -167,7 +167,7 @@ def churn(churn_tag: str) -> Iterator[tuple[TestClient, Invocations, list[Any]]]
     """SageMakerRoutes around the real churn model, built from its card as service.py builds them."""
     import bentoml
 
-    from serving.predictor import load_predictor
+    from runtime.predictor import load_predictor
 
     predictor = load_predictor(bentoml.models.get(churn_tag), "auto")
     Features = features_model(predictor.card)

@@ -8,8 +8,9 @@ import pytest
 from pydantic import ValidationError
 
 from modelcard.card import ModelCard
-from modelcard.table import TableBuilder
-from serving.schemas import PredictionResult, features_model, rows_to_table, unseen_categories
+from modelcard.schema import features_model
+from runtime.table import TableBuilder
+from serving.schemas import PredictionResult, rows_to_table, unseen_categories
 from tests.fakes import CHURN_ROW, CONTRACTS, PAYMENTS, SETOSA, make_card, make_churn_card
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from modelcard.card import FeatureKind, ModelCard, read_card
 from modelcard.files import EXECUTED_NOTEBOOK_FILE, ONNX_FILE, SKLEARN_FILE
-from serving.predictor import load_predictor
+from runtime.predictor import load_predictor
 from tests import notebooks
 from train.__main__ import main
 from train.notebook import file_sha256

@@ -84,7 +84,7 @@ def test_two_trainings_at_once_both_store_a_whole_model(tmp_path: Path) -> None:
             sys.executable,
             "-c",
             "import sys, bentoml\n"
-            "from serving.predictor import load_predictor\n"
+            "from runtime.predictor import load_predictor\n"
             "for tag in sys.argv[1:]:\n"
             "    p = load_predictor(bentoml.models.get(tag), 'auto')\n"
             "    row = dict(sepal_length=5.1, sepal_width=3.5, petal_length=1.4, petal_width=0.2)\n"

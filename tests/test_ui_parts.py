@@ -9,8 +9,8 @@ import pytest
 from gradio.utils import get_upload_folder
 
 from modelcard.card import ModelCard
-from serving.predictor import Predictor
-from serving.schemas import features_model
+from modelcard.schema import features_model
+from runtime.predictor import Predictor
 from tests.fakes import CHURN_ROW, CONTRACTS, FEATURES, SETOSA, FixedRuntime, make_card, make_churn_card
 from ui.app import ModelSummary, build_ui
 from ui.batch import BatchFileError, read_batch_csv

@@ -12,7 +12,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from modelcard.card import FeatureSpec, Metrics
-from modelcard.table import FeatureTable
+from runtime.table import FeatureTable
 from train.describe import LOWER_IS_BETTER, METRIC_NAMES
 from train.errors import ModelCheckFailed
 from train.features import feature_kind

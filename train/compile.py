@@ -32,8 +32,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 from modelcard.card import FeatureKind, FeatureSpec
-from modelcard.table import FeatureTable
-from serving.predictor import OnnxRuntime
+from runtime.predictor import OnnxRuntime
+from runtime.table import FeatureTable
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from sklearn.metrics import (
 )
 
 from modelcard.card import ClassMetrics, FeatureSpec, Metrics
-from modelcard.table import FeatureTable
+from runtime.table import FeatureTable
 
 EXAMPLES_PER_CLASS = 2
 REFERENCE_ROWS = 1000

@@ -16,8 +16,8 @@ import pandas as pd
 from pydantic import ValidationError
 
 from modelcard.card import ModelCard
-from serving.predictor import Prediction
-from serving.schemas import features_model
+from modelcard.schema import features_model
+from runtime.predictor import Prediction
 from ui.batch import BatchFileError, read_batch_csv, results_csv
 from ui.card_view import METRIC_LABELS, confusion_table, feature_table, metrics_table, per_class_table
 from ui.files import UiFiles

@@ -1,7 +1,7 @@
 """Read a CSV of rows for batch prediction, refusing bad files with a message that names the row or column.
 
-Cells are read by their feature's kind: text as a category, a number, a whole number, or a boolean
-(true/false, yes/no, 1/0); an empty cell is a blank. Each row is then checked by the API's own schema.
+Cells are read by their feature's kind (runtime/cells.py, as SageMaker's CSV is); each row is then checked by the
+API's own schema.
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel, ValidationError
 
-from modelcard.card import FeatureKind, FeatureSpec
-
-BOOLEAN_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+from modelcard.card import FeatureSpec
+from runtime.cells import CellError, cell_value
 
 
 class BatchFileError(ValueError):
@@ -63,25 +62,10 @@ def _record(position: int, cells: dict[str, str], features: list[FeatureSpec], s
 
 def _cell(position: int, spec: FeatureSpec, text: str) -> Any:
     """One cell as the JSON value of its kind; None for an empty cell."""
-    text = text.strip()
-    if not text:
-        return None
-    where = f"Row {position}, column {spec.name}: {text!r}"
-    if spec.kind is FeatureKind.CATEGORY:
-        return text
-    if spec.kind is FeatureKind.BOOLEAN:
-        if text.lower() not in BOOLEAN_WORDS:
-            raise BatchFileError(f"{where} is not true or false (also yes/no, 1/0).")
-        return BOOLEAN_WORDS[text.lower()]
     try:
-        number = float(text)
-    except ValueError:
-        raise BatchFileError(f"{where} is not a number.") from None
-    if spec.kind is FeatureKind.INTEGER:
-        if not number.is_integer():
-            raise BatchFileError(f"{where} is not a whole number.")
-        return int(number)
-    return number
+        return cell_value(spec, text)
+    except CellError as error:
+        raise BatchFileError(f"Row {position}, column {spec.name}: {text.strip()!r} {error.message}.") from None
 
 
 def results_csv(frame: pd.DataFrame) -> str:

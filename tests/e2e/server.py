@@ -34,7 +34,7 @@ def private_home(shared: Path) -> Path:
 
     `bentoml serve` empties $BENTOML_HOME/prometheus_multiproc_dir when it starts, so two servers on one
     home freeze each other's /metrics (the first keeps writing to deleted files). One home per server
-    keeps every server's metrics its own; the README's Monitoring section tells users the same.
+    keeps every server's metrics its own; docs/monitoring.md tells users the same.
     """
     home = Path(tempfile.mkdtemp(prefix="bentoml-home-server-"))
     for store in ("bentos", "models"):

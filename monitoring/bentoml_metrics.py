@@ -1,20 +1,27 @@
-"""BentoML's request metrics with a bounded set of `endpoint` labels: the service's routes by name, each mount as one.
+"""BentoML's own request metrics: labelled by route, and written for the requests the hot path answers.
 
+Labels.
 BentoML's RunnerTrafficMetricsMiddleware labels every request with its raw path, 401s and 404s included, so
 10,000 made-up paths made 10,000 series: /metrics grew from 4 to 46 MB and one scrape took 9.2 s (Prometheus
 gives up at 10 s), and the paths of other users' batch results were listed there for anyone to fetch. Here
 each request is labelled by the route that serves it: an exact route by its path ("/prediction"), anything
 under a mounted app by the mount ("/ui/*"), and everything else as "other". The middleware's own code is
 unchanged; only the path it reads is the label (tests/test_endpoint_labels.py pins what this relies on).
+
+The hot path's requests never reach that middleware: BentoRequestMetrics writes the very same series for
+them (tests/test_hot_path.py pins BentoML's metric attributes it uses).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from monitoring.metrics import Pending
 
 METRICS_MIDDLEWARE = "RunnerTrafficMetricsMiddleware"
 OTHER = "other"
@@ -114,3 +121,74 @@ class _RealPath:
             scope = {key: value for key, value in scope.items() if key != _REAL_PATH}
             scope["path"] = real
         await self.app(scope, receive, send)
+
+
+# The gauge of the last request's time is set at most this often: it is a timestamp, not a count.
+LAST_REQUEST_EVERY_S = 1.0
+
+
+class BentoRequestMetrics:
+    """BentoML's per-request series (`<namespace>_request_total`, `_request_duration_seconds`) for hot requests.
+
+    Uses the metric objects of BentoML's own RunnerTrafficMetricsMiddleware, so the series, names and labels
+    are exactly those BentoML writes for every other request; increments wait in `Pending` like ours do.
+    """
+
+    def __init__(self, middleware: Any, pending: Callable[[], Pending], labels: Callable[[], dict[str, str]]) -> None:
+        self.middleware = middleware
+        self.pending = pending
+        self.labels = labels
+        self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
+        self._last_request: Any = None
+        self._last_set = 0.0
+
+    def _series(self, endpoint: str, status: int) -> tuple[Any, Any]:
+        """The counter and histogram children of one endpoint and status, resolved once."""
+        middleware = self.middleware
+        if not middleware._is_setup:
+            middleware._setup()
+        labels = {**self.labels(), "endpoint": endpoint, "http_response_code": status}
+        children = (
+            middleware.metrics_request_total.labels(**labels),
+            middleware.metrics_request_duration.labels(**labels),
+        )
+        self._children[endpoint, status] = children
+        return children
+
+    def record(self, endpoint: str, status: int, seconds: float) -> None:
+        """Count one answered request."""
+        total, duration = self._children.get((endpoint, status)) or self._series(endpoint, status)
+        pending = self.pending()
+        with pending.lock:
+            pending.add(total._value)
+            pending.observe(duration, seconds)
+        now = time.time()
+        if now - self._last_set >= LAST_REQUEST_EVERY_S:
+            if self._last_request is None:
+                labels = self.labels()
+                self._last_request = self.middleware.metrics_last_request_timestamp.labels(
+                    service_name=labels["service_name"],
+                    service_version=labels["service_version"],
+                    runner_name=labels["runner_name"],
+                )
+            self._last_request.set(now)
+            self._last_set = now
+
+
+def request_metrics(pending: Callable[[], Pending]) -> Callable[[ASGIApp], BentoRequestMetrics | None]:
+    """A factory of BentoRequestMetrics for BentoML's app, or None when its metrics are off."""
+
+    def labels() -> dict[str, str]:
+        from bentoml._internal.context import server_context
+
+        return {
+            "service_name": server_context.bento_name,
+            "service_version": server_context.bento_version,
+            "runner_name": server_context.service_name or "",
+        }
+
+    def make(app: ASGIApp) -> BentoRequestMetrics | None:
+        middleware = find_middleware(app, "RunnerTrafficMetricsMiddleware")
+        return None if middleware is None else BentoRequestMetrics(middleware, pending, labels)
+
+    return make

@@ -13,7 +13,7 @@ import onnxruntime as ort
 
 from modelcard.card import FeatureSpec, ModelCard, read_card
 from modelcard.files import ONNX_FILE, SKLEARN_FILE
-from modelcard.table import FeatureTable, TableBuilder
+from runtime.table import FeatureTable, TableBuilder
 
 logger = logging.getLogger(__name__)
 
