@@ -45,6 +45,7 @@ def start_server(
     timeout: float = 120,
     probe: dict | None = None,
     ui: bool = False,
+    cwd: Path = ROOT,
 ) -> Iterator[Started]:
     """Run `command` ({port} filled in) until the block ends; ready means POST /prediction of `probe` answers 200.
 
@@ -57,7 +58,7 @@ def start_server(
     with log.open("w") as log_file:
         process = subprocess.Popen(
             [part.replace("{port}", str(port)) for part in command],
-            cwd=ROOT,
+            cwd=cwd,
             env=env,
             stdout=log_file,
             stderr=subprocess.STDOUT,

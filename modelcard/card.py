@@ -106,6 +106,16 @@ class Lineage(BaseModel):
     libraries: dict[str, str] = Field(description="versions of the libraries the model needs to load and run")
 
 
+class SearchSummary(BaseModel):
+    """A hyper-parameter search the notebook left as its model: the service runs its best estimator."""
+
+    search: str = Field(description="the search's class, e.g. sklearn.model_selection.GridSearchCV")
+    best_params: dict[str, Any] = Field(description="the best candidate's parameters (non-JSON values as text)")
+    best_score: float | None = Field(description="its mean cross-validated score; None when the search kept none")
+    scoring: str | None = Field(None, description="what the score measures; None for the estimator's own score")
+    candidates: int = Field(description="parameter settings tried")
+
+
 class ModelCard(BaseModel):
     """Everything the service, the UI and monitoring need to know about a trained model."""
 
@@ -133,6 +143,12 @@ class ModelCard(BaseModel):
     runtime_note: str = ""
     preprocessor: str | None = Field(
         None, description="when the notebook kept its preprocessing apart (e.g. a DictVectorizer): its class"
+    )
+    search: SearchSummary | None = Field(None, description="when the notebook's model was a hyper-parameter search")
+    notebook_code: list[str] = Field(
+        default_factory=list,
+        description="functions and classes the notebook defined itself that the model runs: saved with the model "
+        "by value, and served on scikit-learn (ONNX has no form for them)",
     )
     lineage: Lineage
     n_train: int

@@ -89,22 +89,37 @@ class Pending:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self._counts: dict[Any, float] = {}
+        # Set by the first increment after a flush: the flush thread sleeps until then, so an idle worker sleeps.
+        self.due = threading.Event()
 
     def add(self, value: Any, amount: float = 1.0) -> None:
         """Add to one value; the caller holds `lock`."""
         self._counts[value] = self._counts.get(value, 0.0) + amount
+        if not self.due.is_set():  # an attribute read; the Event's own lock only once per flush
+            self.due.set()
 
     def observe(self, histogram: Any, amount: float) -> None:
         """Histogram.observe, deferred: the first bucket whose bound is >= amount, and the sum."""
         self.add(histogram._buckets[bisect.bisect_left(histogram._upper_bounds, amount)])
         self.add(histogram._sum, amount)
 
+    def take(self) -> dict[Any, float]:
+        """Everything gathered so far, and nothing due any more; the caller holds `lock`."""
+        counts, self._counts = self._counts, {}
+        self.due.clear()
+        return counts
+
     def flush(self) -> None:
         """Apply everything gathered so far."""
         with self.lock:
-            counts, self._counts = self._counts, {}
-        for value, amount in counts.items():
-            value.inc(amount)
+            counts = self.take()
+        apply(counts)
+
+
+def apply(counts: dict[Any, float]) -> None:
+    """Add taken increments to their Prometheus values."""
+    for value, amount in counts.items():
+        value.inc(amount)
 
 
 class _Families:
@@ -277,6 +292,8 @@ class PredictionMetrics:
         """Count these predictions at the next flush (single-row requests, alone or predicted together)."""
         with self.pending.lock:
             self._deferred.append((source, table, predictions))
+            if not self.pending.due.is_set():
+                self.pending.due.set()
 
     def _observe_rows(
         self, source: str, columns: dict[str, np.ndarray], classes: Sequence[str], probabilities: Sequence[float]
@@ -292,7 +309,8 @@ class PredictionMetrics:
         """Apply what was gathered since the last flush: the small tables, by source, as one batch each."""
         with self.pending.lock:
             deferred, self._deferred = self._deferred, []
-        self.pending.flush()
+            counts = self.pending.take()
+        apply(counts)
         for source in SOURCES:
             tables = [(table, predictions) for s, table, predictions in deferred if s == source]
             if not tables:

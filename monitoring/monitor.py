@@ -6,6 +6,7 @@ import logging
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from modelcard.card import ModelCard
 from monitoring.context import current_request_id, new_request_id
@@ -40,11 +41,11 @@ class Monitor:
         self.log: PredictionLog | None = None
         self._stop_flushing = threading.Event()
 
-    def start(self) -> None:
-        """Create this process's metrics and prediction-log writer (once)."""
+    def start(self, registry: Any = None) -> None:
+        """Create this process's metrics (in `registry`, default prometheus_client's) and log writer (once)."""
         if self.metrics is not None:
             return
-        self.metrics = PredictionMetrics(self.card, self.model_tag, self.runtime)
+        self.metrics = PredictionMetrics(self.card, self.model_tag, self.runtime, registry=registry)
         threading.Thread(target=self._flush_forever, name="metrics-flush", daemon=True).start()
         if self.log_directory is not None:
             self.log = PredictionLog(
@@ -84,8 +85,15 @@ class Monitor:
                 self.metrics.count_unseen(feature)
 
     def _flush_forever(self) -> None:
-        """Apply the gathered metrics every half second: what Prometheus scrapes is never older than that."""
-        while not self._stop_flushing.wait(METRICS_FLUSH_S):
+        """Apply the gathered metrics half a second after the first change: never older than that when scraped.
+
+        Asleep while nothing is counted, so an idle worker does not wake (docs/performance.md).
+        """
+        due = self.pending().due
+        while True:
+            due.wait()
+            if self._stop_flushing.wait(METRICS_FLUSH_S):
+                return
             self.flush_metrics()
 
     def pending(self) -> Pending:
@@ -104,6 +112,8 @@ class Monitor:
         if self.log is not None:
             self.log.close()
         self._stop_flushing.set()
+        if self.metrics is not None:
+            self.metrics.pending.due.set()  # wakes the flush thread, which then stops
         self.flush_metrics()
 
     def count_error(self, status: int, endpoint: str) -> None:

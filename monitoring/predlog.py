@@ -99,6 +99,8 @@ class PredictionLog:
         self.writer = f"{_safe(socket.gethostname())}-{os.getpid()}"
         self._queue: queue.SimpleQueue[_Entry] = queue.SimpleQueue()
         self._closing = threading.Event()
+        # Set by the first entry queued after a write: the writer sleeps until then (or until retention is due).
+        self._queued = threading.Event()
         self._fd: int | None = None
         self._file_day = ""
         self._file_bytes = 0
@@ -134,6 +136,7 @@ class PredictionLog:
                 latency_s,
             )
         )
+        self._wake_writer()
 
     def record_rows(
         self,
@@ -159,12 +162,19 @@ class PredictionLog:
                     now, request_id, source, table, [prediction.class_name], [prediction.probability], latency_s, row
                 )
             )
+        self._wake_writer()
 
     def close(self) -> None:
         """Write what is queued and stop the writer (also run at interpreter exit)."""
         if self._thread.is_alive():
             self._closing.set()
+            self._queued.set()
             self._thread.join(timeout=10)
+
+    def _wake_writer(self) -> None:
+        """Wake the writer for what was just queued (an attribute read; the Event's own lock once a write)."""
+        if not self._queued.is_set():
+            self._queued.set()
 
     def _drop(self, rows: int) -> None:
         """Count rows that will never reach the log."""
@@ -173,13 +183,16 @@ class PredictionLog:
             self.on_drop(rows)
 
     def _write_forever(self) -> None:
-        """Every flush interval, write all that is queued: one write per interval; now and then, apply retention.
+        """One flush interval after something is queued, write all that is queued; now and then, apply retention.
 
-        Waking on a timer instead of on each record keeps the request thread from handing the GIL to
-        this one after every prediction, which cost about a third of the throughput.
+        Waking once per interval instead of on each record keeps the request thread from handing the GIL to
+        this one after every prediction, which cost about a third of the throughput; asleep while nothing is
+        queued, an idle worker does not wake but for retention (docs/performance.md).
         """
         while True:
+            self._queued.wait(max(0.0, self._next_sweep - time.monotonic()))
             closing = self._closing.wait(self.flush_every_s)
+            self._queued.clear()  # before draining: whatever is queued after this wakes the next round
             entries = self._drain()
             if entries:
                 self._write(entries)

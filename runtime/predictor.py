@@ -99,10 +99,6 @@ class Predictor:
             for b, row in zip(best, probabilities.tolist(), strict=True)
         ]
 
-    def table(self, records: list[dict[str, Any]]) -> FeatureTable:
-        """Checked {feature name: value} records (a missing key or None for a blank) as a table."""
-        return self.tables.from_records(records)
-
 
 def choose_runtime(model_dir: Path, card: ModelCard, wanted: str) -> Runtime:
     """ONNX when the model carries a parity-checked ONNX file and `wanted` allows it, else scikit-learn."""

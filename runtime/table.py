@@ -1,6 +1,7 @@
 """A table of features: the one representation a request becomes, and that everything after validation reads.
 
-Validation turns a JSON row (or a batch, or a UI form, or a CSV) into a FeatureTable; the runtimes feed it
+Every request's codec decodes it to rows of values (serving/codecs.py), and `TableBuilder.from_rows` makes them
+one FeatureTable; training's data frames become one with `FeatureTable.from_frame`. The runtimes feed it
 to scikit-learn (`to_frame`, with the training dtypes) or to ONNX (`onnx_inputs`, one input per feature),
 the prediction log writes its columns, and the metrics count them. Each column is one numpy array:
 
@@ -33,11 +34,6 @@ class FeatureTable:
     rows: int
     # Some category is blank (None): ONNX takes text blanks as "", so only then does it need a converted copy.
     blank_categories: bool = True
-
-    @classmethod
-    def from_records(cls, features: Sequence[FeatureSpec], records: Sequence[Mapping[str, Any]]) -> FeatureTable:
-        """Validated records ({name: value}, a missing key or None for a blank) as a table."""
-        return TableBuilder(features).from_records(records)
 
     @classmethod
     def from_frame(cls, features: Sequence[FeatureSpec], frame: pd.DataFrame) -> FeatureTable:
@@ -108,10 +104,6 @@ class TableBuilder:
             blank = any(None in row_values for row_values in values)
             columns.update((name, texts[:, j]) for j, (_, name) in enumerate(self._category))
         return FeatureTable({name: columns[name] for name in self.names}, len(rows), blank)
-
-    def from_records(self, records: Sequence[Mapping[str, Any]]) -> FeatureTable:
-        """Validated records ({name: value}, a missing key or None for a blank) as a table."""
-        return self.from_rows([[record.get(name) for name in self.names] for record in records])
 
 
 def json_values(spec: FeatureSpec) -> Callable[[np.ndarray], list[Any]]:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import numpy as np
 
 from modelcard.card import ClassMetrics, FeatureKind, FeatureSpec, Lineage, Metrics, ModelCard, NumericStats
-from runtime.table import FeatureTable
+from runtime.table import FeatureTable, TableBuilder
+from serving.codecs import record_rows
 
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 CLASSES = ["setosa", "versicolor", "virginica"]
@@ -139,3 +143,8 @@ class FixedRuntime:
     def predict_proba(self, table: FeatureTable) -> np.ndarray:
         self.calls.append(table)
         return np.tile(self.probabilities, (table.rows, 1))
+
+
+def table_of(features: Sequence[FeatureSpec], records: Sequence[Mapping[str, Any]]) -> FeatureTable:
+    """{feature name: value} records as the table a request for them becomes (as the UI's records do)."""
+    return TableBuilder(features).from_rows(record_rows(records, features))

@@ -196,14 +196,80 @@ X_test.iloc[3, 1] = -1.0
     return write_notebook(folder, "raises_on_a_row", LOAD_IRIS, fails)
 
 
-def notebook_class(folder: Path) -> Path:
-    defines = """\
-from sklearn.ensemble import RandomForestClassifier
-class MyForest(RandomForestClassifier):
-    pass
-model = MyForest(n_estimators=10, random_state=1).fit(X_train, y_train)
+# The notebook's own function and class inside the model, as most real notebooks have one of each.
+OWN_CODE = """\
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+def add_ratios(frame):
+    return frame.assign(petal_ratio=frame["petal_length"] / frame["petal_width"])
+
+class ClipOutliers(BaseEstimator, TransformerMixin):
+    def __init__(self, quantile=0.01):
+        self.quantile = quantile
+    def fit(self, X, y=None):
+        self.low_, self.high_ = np.quantile(X, self.quantile, axis=0), np.quantile(X, 1 - self.quantile, axis=0)
+        return self
+    def transform(self, X):
+        return np.clip(X, self.low_, self.high_)
+
+model = make_pipeline(FunctionTransformer(add_ratios), ClipOutliers(), LogisticRegression(max_iter=1000))
+model.fit(X_train, y_train)
 """
-    return write_notebook(folder, "notebook_class", LOAD_IRIS, defines)
+
+
+def own_code(folder: Path) -> Path:
+    return write_notebook(folder, "own_code", LOAD_IRIS, OWN_CODE)
+
+
+def helper_module(folder: Path) -> Path:
+    """A function imported from a module beside the notebook: the kernel has it, nothing else does."""
+    (folder / "iris_helpers.py").write_text("def double(frame):\n    return frame * 2\n")
+    uses = (
+        "from iris_helpers import double\n"
+        "from sklearn.linear_model import LogisticRegression\n"
+        "from sklearn.pipeline import make_pipeline\n"
+        "from sklearn.preprocessing import FunctionTransformer\n"
+        "model = make_pipeline(FunctionTransformer(double), LogisticRegression(max_iter=500)).fit(X_train, y_train)"
+    )
+    return write_notebook(folder, "helper_module", LOAD_IRIS, uses)
+
+
+GRID_SEARCH = """\
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+search = GridSearchCV(
+    make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)),
+    {"logisticregression__C": [0.1, 1.0, 10.0]},
+    cv=3,
+    scoring="accuracy",
+    refit=REFIT,
+)
+model = search.fit(X_train, y_train)
+"""
+
+
+def grid_search(folder: Path) -> Path:
+    return write_notebook(folder, "grid_search", LOAD_IRIS, GRID_SEARCH.replace("REFIT", "True"))
+
+
+def grid_search_without_refit(folder: Path) -> Path:
+    return write_notebook(folder, "grid_search_without_refit", LOAD_IRIS, GRID_SEARCH.replace("REFIT", "False"))
+
+
+def no_probabilities(folder: Path) -> Path:
+    fit = (
+        "from sklearn.pipeline import make_pipeline\n"
+        "from sklearn.preprocessing import StandardScaler\n"
+        "from sklearn.svm import LinearSVC\n"
+        "model = make_pipeline(StandardScaler(), LinearSVC()).fit(X_train, y_train)"
+    )
+    return write_notebook(folder, "no_probabilities", LOAD_IRIS, fit)
 
 
 def bad_card_variable(folder: Path) -> Path:

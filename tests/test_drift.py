@@ -14,6 +14,7 @@ from monitoring.drift import CANNOT_CHECK, DRIFT, NO_DRIFT, main
 from monitoring.predlog import PredictionLog
 from monitoring.stats import binned_shares, category_drift, class_mix_drift, psi, quantile_edges
 from runtime.predictor import load_predictor
+from tests.fakes import table_of
 
 
 def test_psi_is_zero_for_identical_shares_and_grows_with_shift() -> None:
@@ -50,7 +51,7 @@ def _log_predictions(directory: Path, tag: str, rows: list[dict]) -> None:
     predictor = load_predictor(bentoml.models.get(tag), "auto")
     log = PredictionLog(directory, tag, predictor.card.features)
     for start in range(0, len(rows), 10):
-        table = predictor.table(rows[start : start + 10])
+        table = table_of(predictor.card.features, rows[start : start + 10])
         log.record(f"req-{start}", "batch", table, predictor.predict(table), 0.001)
     log.close()
 

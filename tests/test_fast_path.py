@@ -7,7 +7,7 @@ import json
 import pytest
 from starlette.testclient import TestClient
 
-from serving.fastpath import FastJSONRoutes
+from serving.jsonroutes import JsonRoutes
 from tests.fakes import SETOSA, VIRGINICA
 
 # The fast path takes application/json. BentoML's handler parses any media type it has no serde for as JSON,
@@ -28,7 +28,7 @@ CASES = [
 
 
 def test_fast_path_is_on_by_default(service_module) -> None:
-    assert any(cls is FastJSONRoutes for cls, _ in service_module.Classifier.middlewares)
+    assert any(cls is JsonRoutes for cls, _ in service_module.Classifier.middlewares)
 
 
 @pytest.mark.parametrize(("path", "body"), CASES)

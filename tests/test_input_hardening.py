@@ -10,7 +10,7 @@ import pytest
 from pydantic import BaseModel, Field, RootModel, ValidationError, create_model
 
 from modelcard.schema import features_model
-from serving.fastpath import validation_error_body
+from serving.codecs import validation_error_body
 from serving.jsoninput import MAX_ERRORS, MAX_MESSAGE_CHARS, harden
 from tests.fakes import SETOSA, make_card
 

@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 
 from runtime.predictor import Predictor, load_predictor
-from tests.fakes import FEATURES, SETOSA, VIRGINICA
+from tests.fakes import FEATURES, SETOSA, VIRGINICA, table_of
 
 
 def predict_rows(predictor: Predictor, rows: object) -> list:
     """Predict rows given in the card's feature order."""
     records = [dict(zip(FEATURES, map(float, row), strict=True)) for row in rows]  # type: ignore[attr-defined]
-    return predictor.predict(predictor.table(records))
+    return predictor.predict(table_of(predictor.card.features, records))
 
 
 @pytest.fixture(scope="module", params=["onnx", "sklearn"])
@@ -22,14 +22,14 @@ def predictor(request: pytest.FixtureRequest, trained_tag: str) -> Predictor:
 
 
 def test_known_rows(predictor: Predictor) -> None:
-    setosa, virginica = predictor.predict(predictor.table([SETOSA, VIRGINICA]))
+    setosa, virginica = predictor.predict(table_of(predictor.card.features, [SETOSA, VIRGINICA]))
     assert (setosa.class_name, virginica.class_name) == ("setosa", "virginica")
     assert setosa.probability > 0.9
 
 
 def test_stored_examples_mostly_predicted_as_labelled(predictor: Predictor) -> None:
     examples = predictor.card.examples
-    predicted = [p.class_name for p in predictor.predict(predictor.table(examples))]
+    predicted = [p.class_name for p in predictor.predict(table_of(predictor.card.features, examples))]
     labels = [e["label"] for e in examples]
     # Setosa is linearly separable, so none may be missed; the other two overlap a little.
     assert all(p == "setosa" for p, label in zip(predicted, labels, strict=True) if label == "setosa")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry, Histogram
@@ -9,7 +11,7 @@ from prometheus_client import CollectorRegistry, Histogram
 from monitoring.metrics import PredictionMetrics, error_kind, observe_many
 from runtime.predictor import Prediction
 from runtime.table import FeatureTable
-from tests.fakes import CHURN_ROW, CLASSES, FEATURES, make_card, make_churn_card
+from tests.fakes import CHURN_ROW, CLASSES, FEATURES, make_card, make_churn_card, table_of
 
 
 def _prediction(class_name: str, probability: float) -> Prediction:
@@ -27,7 +29,7 @@ def metrics(registry: CollectorRegistry) -> PredictionMetrics:
 
 
 def _table(rows: list[list[float]]) -> FeatureTable:
-    return FeatureTable.from_records(make_card().features, [dict(zip(FEATURES, row, strict=True)) for row in rows])
+    return table_of(make_card().features, [dict(zip(FEATURES, row, strict=True)) for row in rows])
 
 
 def _samples(registry: CollectorRegistry, name: str) -> dict[tuple[tuple[str, str], ...], float]:
@@ -135,8 +137,8 @@ def test_categories_booleans_and_blanks_are_counted_by_value(registry: Collector
     metrics = PredictionMetrics(card, "churn_clf:test", "onnx", registry=registry)
     rows = [CHURN_ROW, {**CHURN_ROW, "contract": "two_year", "seniorcitizen": True, "paymentmethod": None}]
     predictions = [Prediction("yes", 0.8, {"no": 0.2, "yes": 0.8})] * 2
-    metrics.observe("batch", FeatureTable.from_records(card.features, rows), predictions)
-    metrics.observe("api", FeatureTable.from_records(card.features, rows[:1]), predictions[:1])
+    metrics.observe("batch", table_of(card.features, rows), predictions)
+    metrics.observe("api", table_of(card.features, rows[:1]), predictions[:1])
     metrics.flush()
     count = registry.get_sample_value
     assert count("classifier_input_category_total", {"feature": "contract", "value": "month-to-month"}) == 2
@@ -165,7 +167,7 @@ def test_category_series_are_bounded() -> None:
     )
     registry = CollectorRegistry()
     metrics = PredictionMetrics(card, "m", "onnx", registry=registry)
-    table = FeatureTable.from_records(card.features, [{"city": "value-079"}, {"city": "value-000"}])
+    table = table_of(card.features, [{"city": "value-079"}, {"city": "value-000"}])
     metrics.observe("batch", table, [Prediction("yes", 0.8, {"no": 0.2, "yes": 0.8})] * 2)
     values = {dict(labels)["value"] for labels in _samples(registry, "classifier_input_category_total")}
     assert len(values) == 31 and "(other)" in values
@@ -241,11 +243,35 @@ def test_single_predictions_flushed_together_count_as_the_same_rows_in_a_batch()
     singles, batch = CollectorRegistry(), CollectorRegistry()
     one_by_one = PredictionMetrics(card, "churn_clf:test", "onnx", registry=singles)
     for row, prediction in zip(rows, predictions, strict=True):
-        one_by_one.observe("api", FeatureTable.from_records(card.features, [row]), [prediction])
+        one_by_one.observe("api", table_of(card.features, [row]), [prediction])
     one_by_one.flush()
     PredictionMetrics(card, "churn_clf:test", "onnx", registry=batch).observe(
-        "api", FeatureTable.from_records(card.features, rows), predictions
+        "api", table_of(card.features, rows), predictions
     )
     for metric in singles.collect():
         for sample in metric.samples:
             assert batch.get_sample_value(sample.name, sample.labels) == pytest.approx(sample.value), sample
+
+
+def test_an_idle_worker_flushes_nothing_until_something_is_counted(registry: CollectorRegistry) -> None:
+    from monitoring.monitor import METRICS_FLUSH_S, Monitor
+
+    monitor = Monitor(make_card(), "classifier_clf:test", "onnx", None)
+    monitor.start(registry=registry)
+    flushes: list[int] = []
+    flush = monitor.flush_metrics
+
+    def counted_flush() -> None:
+        flushes.append(1)
+        flush()
+
+    monitor.flush_metrics = counted_flush  # type: ignore[method-assign]
+    time.sleep(3 * METRICS_FLUSH_S)  # a flush thread on a timer would have flushed three times
+    assert flushes == []
+    monitor.record("api", _table([[5.1, 3.5, 1.4, 0.2]]), [_prediction("setosa", 0.9)], 0.001)
+    deadline = time.monotonic() + 10 * METRICS_FLUSH_S
+    while not flushes and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(flushes) == 1
+    assert registry.get_sample_value("classifier_predictions_total", {"class": "setosa", "source": "api"}) == 1
+    monitor.close()

@@ -92,14 +92,14 @@ def test_refused_requests_are_counted_by_kind(http_client: TestClient, send: dic
 
 
 def test_model_info_metric(http_client: TestClient, trained_tag: str, service_module: object) -> None:
-    runtime = service_module.predictor.runtime.name  # type: ignore[attr-defined]
-    accuracy = f"{service_module.card.metrics.accuracy:.4f}"  # type: ignore[attr-defined]
+    runtime = service_module.model.predictor.runtime.name  # type: ignore[attr-defined]
+    accuracy = f"{service_module.model.card.metrics.accuracy:.4f}"  # type: ignore[attr-defined]
     assert _count("classifier_model_info", model=trained_tag, runtime=runtime, accuracy=accuracy) == 1
 
 
 def test_ui_predictions_are_counted_with_source_ui(http_client: TestClient, service_module: object) -> None:
     before = _count("classifier_predictions_total", **{"class": "setosa", "source": "ui"})
-    (prediction,) = service_module.predict_records_for_ui([SETOSA])  # type: ignore[attr-defined]
+    (prediction,) = service_module.web_ui.predict([SETOSA])  # type: ignore[attr-defined]
     assert prediction.class_name == "setosa"
     assert _count("classifier_predictions_total", **{"class": "setosa", "source": "ui"}) == before + 1
 
@@ -127,7 +127,7 @@ def test_an_internal_failure_is_a_bare_500_counted_as_internal(
     def broken(_features: object) -> object:
         raise RuntimeError("secret detail from deep inside the model")
 
-    monkeypatch.setattr(service_module.predictor.runtime, "predict_proba", broken)  # type: ignore[attr-defined]
+    monkeypatch.setattr(service_module.model.predictor.runtime, "predict_proba", broken)  # type: ignore[attr-defined]
     before = _count("classifier_prediction_errors_total", kind="internal", endpoint="/prediction")
     client = TestClient(http_client.app, raise_server_exceptions=False)
     response = client.post("/prediction", json=SETOSA)

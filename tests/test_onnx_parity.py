@@ -27,6 +27,7 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from modelcard.card import FeatureSpec
 from runtime.predictor import OnnxRuntime
 from runtime.table import FeatureTable
+from tests.fakes import table_of
 from train.compile import PROBABILITY_TOLERANCE, CompiledModel, class_changes, compile_to_onnx
 from train.features import describe_features
 
@@ -152,7 +153,7 @@ def test_served_path_matches_sklearn_on_json_records(fitted) -> None:
         {"age": 65, "member": False, "plan": "team", "colour": "green"},  # left out: blank
         {"income": 10.0, "age": 79, "member": True, "city": "lyon", "plan": "basic", "colour": "green"},
     ]
-    table = FeatureTable.from_records(features, records)
+    table = table_of(features, records)
     assert_same_answers(onnx_proba(compiled, table), model.predict_proba(table.to_frame(features)))
 
 
@@ -174,7 +175,7 @@ def test_iris_forest_on_four_float_columns_keeps_onnx() -> None:
     compiled = compile_to_onnx(model, features, X)
     assert compiled.onnx_bytes is not None, compiled.note
     setosa = {"sepal length (cm)": 5.1, "sepal width (cm)": 3.5, "petal length (cm)": 1.4, "petal width (cm)": 0.2}
-    proba = onnx_proba(compiled, FeatureTable.from_records(features, [setosa]))
+    proba = onnx_proba(compiled, table_of(features, [setosa]))
     assert model.classes_[proba.argmax()] == "setosa"
     assert_same_answers(onnx_proba(compiled, FeatureTable.from_frame(features, X)), model.predict_proba(X))
 

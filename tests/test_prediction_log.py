@@ -11,7 +11,7 @@ from monitoring.predlog import PredictionLog, read_records
 from monitoring.retention import Retention, closed, log_files, to_delete
 from runtime.predictor import Prediction
 from runtime.table import FeatureTable
-from tests.fakes import CHURN_ROW, CLASSES, FEATURES, make_card, make_churn_card
+from tests.fakes import CHURN_ROW, CLASSES, FEATURES, make_card, make_churn_card, table_of
 
 ROW = [5.1, 3.5, 1.4, 0.2]
 SETOSA = Prediction("setosa", 0.9, dict(zip(CLASSES, [0.9, 0.05, 0.05], strict=True)))
@@ -20,7 +20,7 @@ SPECS = make_card().features
 
 def rows(*values: list[float]) -> FeatureTable:
     """Iris-like rows as the table the service logs."""
-    return FeatureTable.from_records(SPECS, [dict(zip(FEATURES, row, strict=True)) for row in values])
+    return table_of(SPECS, [dict(zip(FEATURES, row, strict=True)) for row in values])
 
 
 def _wait_for_lines(directory: Path, count: int, timeout: float = 5.0) -> list[dict]:
@@ -226,9 +226,7 @@ def test_a_write_cut_short_keeps_whole_lines_and_counts_the_rest(tmp_path: Path,
 def test_every_kind_is_logged_as_json_values_with_nulls_for_blanks(tmp_path: Path) -> None:
     card = make_churn_card()
     log = PredictionLog(tmp_path, "churn_clf:v1", card.features, flush_every_s=0.02)
-    table = FeatureTable.from_records(
-        card.features, [CHURN_ROW, {**CHURN_ROW, "seniorcitizen": True, "paymentmethod": None}]
-    )
+    table = table_of(card.features, [CHURN_ROW, {**CHURN_ROW, "seniorcitizen": True, "paymentmethod": None}])
     answer = Prediction("yes", 0.8, {"no": 0.2, "yes": 0.8})
     log.record("req-1", "batch", table, [answer, answer], 0.002)
     log.close()
@@ -242,3 +240,20 @@ def test_every_kind_is_logged_as_json_values_with_nulls_for_blanks(tmp_path: Pat
         "paymentmethod": ["electronic_check", None],
     }
     assert read_records(tmp_path)[1]["features"]["paymentmethod"] is None
+
+
+def test_an_idle_writer_sleeps_until_something_is_queued(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path, "m", SPECS, flush_every_s=0.01)
+    rounds: list[int] = []
+    drain = log._drain
+
+    def counted_drain() -> list:
+        rounds.append(1)
+        return drain()
+
+    log._drain = counted_drain  # type: ignore[method-assign]
+    time.sleep(0.5)  # a writer polling every flush interval would have drained ~50 times by now
+    assert len(rounds) <= 1
+    log.record("woken", "api", rows(ROW), [SETOSA], 0.001)
+    assert [line["request_id"] for line in _wait_for_lines(tmp_path, 1)] == ["woken"]
+    log.close()

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from runtime.predictor import Predictor, SklearnRuntime, choose_runtime
-from tests.fakes import CHURN_ROW, CLASSES, SETOSA, FixedRuntime, make_card, make_churn_card
+from tests.fakes import CHURN_ROW, CLASSES, SETOSA, FixedRuntime, make_card, make_churn_card, table_of
 
 
 def test_predicts_argmax_class_with_all_probabilities() -> None:
     predictor = Predictor("iris_clf:v1", make_card(), FixedRuntime([0.1, 0.7, 0.2]))
-    (prediction,) = predictor.predict(predictor.table([SETOSA]))
+    (prediction,) = predictor.predict(table_of(predictor.card.features, [SETOSA]))
     assert prediction.class_name == "versicolor"
     assert prediction.probability == pytest.approx(0.7)
     assert prediction.probabilities == pytest.approx(dict(zip(CLASSES, [0.1, 0.7, 0.2], strict=True)))
@@ -20,7 +20,9 @@ def test_records_become_one_typed_column_per_feature() -> None:
     runtime = FixedRuntime([0.3, 0.7])
     predictor = Predictor("churn_clf:v1", make_churn_card(), runtime)
     shuffled = dict(reversed(list(CHURN_ROW.items())))
-    predictor.predict(predictor.table([shuffled, {**CHURN_ROW, "contract": "two_year", "totalcharges": 99.5}]))
+    predictor.predict(
+        table_of(predictor.card.features, [shuffled, {**CHURN_ROW, "contract": "two_year", "totalcharges": 99.5}])
+    )
     (table,) = runtime.calls
     assert list(table.columns) == [spec.name for spec in make_churn_card().features]
     assert table.columns["tenure"].tolist() == [12.0, 12.0]
@@ -33,7 +35,7 @@ def test_sklearn_runtime_is_used_without_onnx_file(tmp_path, iris_forest_file) -
     card = make_card(runtime="onnx")
     runtime = choose_runtime(iris_forest_file.parent, card, "auto")
     assert isinstance(runtime, SklearnRuntime)
-    probabilities = runtime.predict_proba(Predictor("m", card, runtime).table([SETOSA]))
+    probabilities = runtime.predict_proba(table_of(card.features, [SETOSA]))
     assert probabilities.shape == (1, 3)
 
 

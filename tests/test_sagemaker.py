@@ -17,9 +17,11 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from modelcard.schema import features_model
+from monitoring.monitor import Monitor
+from serving.codecs import CsvCodec, JsonListCodec, JsonObjectCodec
+from serving.handler import PredictionHandler
 from serving.jsoninput import MAX_ERRORS
-from serving.offload import Offload
-from serving.sagemaker import CSV, JSON, Invocations, SageMakerRoutes
+from serving.sagemaker import CSV, JSON, InvocationCodecs, SageMakerRoutes
 from tests.fakes import SETOSA, VIRGINICA
 
 IRIS_ORDER = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
@@ -67,7 +69,7 @@ def test_json_list_answers_like_predict_batch(client: TestClient) -> None:
 
 
 def test_csv_rows_in_feature_order_answer_csv_lines(client: TestClient, service_module) -> None:
-    names = [spec.name for spec in service_module.card.features]
+    names = [spec.name for spec in service_module.model.card.features]
     assert names == IRIS_ORDER
     response = invoke(client, csv_row(VIRGINICA, names) + csv_row(SETOSA, names), CSV)
     assert response.status_code == 200
@@ -162,55 +164,47 @@ def test_every_row_bad_lists_the_first_errors_and_their_number(client: TestClien
 # --- the churn model: categories, a boolean, blanks -------------------------------------------------------
 
 
+def sagemaker_app(inner: Any, predictor: Any, refused: list[ValidationError]) -> SageMakerRoutes:
+    """SageMakerRoutes around `inner` for the model, its codecs built as serving/stack.py builds them."""
+    Features = features_model(predictor.card)
+    Rows = RootModel[Annotated[list[Features], Field(min_length=1, max_length=1000)]]  # service.py's FeatureRows
+    codecs = InvocationCodecs(
+        JsonObjectCodec(Features, "churn_clf:test", rows_located=True),
+        JsonListCodec(Rows, "churn_clf:test", rows_located=True),
+        CsvCodec(Rows, Features, predictor.card, 1000, refused.append),
+    )
+    handler = PredictionHandler(predictor, Monitor(predictor.card, "churn_clf:test", predictor.runtime.name, None))
+    return SageMakerRoutes(inner, handler, codecs, max_body_bytes=1_048_576, server_name="test")
+
+
 @pytest.fixture(scope="module")
-def churn(churn_tag: str) -> Iterator[tuple[TestClient, Invocations, list[Any]]]:
-    """SageMakerRoutes around the real churn model, built from its card as service.py builds them."""
+def churn(churn_tag: str) -> Iterator[tuple[TestClient, Any, list[Any]]]:
+    """SageMakerRoutes around the real churn model: (client, predictor, refused bodies)."""
     import bentoml
 
     from runtime.predictor import load_predictor
 
     predictor = load_predictor(bentoml.models.get(churn_tag), "auto")
-    Features = features_model(predictor.card)
-    Rows = RootModel[Annotated[list[Features], Field(min_length=1, max_length=1000)]]  # service.py's FeatureRows
     refused: list[ValidationError] = []
-    recorded: list[Any] = []
-
-    def predict(source: str, table: Any, started: float) -> Any:
-        predictions = predictor.predict(table)
-        recorded.append((source, table.rows))
-        return predictions
-
-    invocations = Invocations(
-        single=Features,
-        batch=Rows,
-        card=predictor.card,
-        tables=predictor.tables,
-        predict=predict,
-        result=lambda p: {"class": p.class_name, "probability": p.probability, "probabilities": p.probabilities},
-        max_rows=1000,
-        refused=refused.append,
-    )
-
     ready = Starlette(routes=[Route("/readyz", lambda request: PlainTextResponse("\n"))])
-    app = SageMakerRoutes(ready, invocations, max_body_bytes=1_048_576, server_name="test", offload=Offload(True))
-    with TestClient(app) as client:
-        yield client, invocations, refused
+    with TestClient(sagemaker_app(ready, predictor, refused)) as client:
+        yield client, predictor, refused
 
 
 @pytest.fixture(scope="module")
-def churn_example(churn: tuple[TestClient, Invocations, list[Any]]) -> dict[str, Any]:
+def churn_example(churn: tuple[TestClient, Any, list[Any]]) -> dict[str, Any]:
     card = churn[1].card
     return {spec.name: card.examples[0].get(spec.name) for spec in card.features}
 
 
-def churn_names(churn: tuple[TestClient, Invocations, list[Any]]) -> list[str]:
+def churn_names(churn: tuple[TestClient, Any, list[Any]]) -> list[str]:
     return [spec.name for spec in churn[1].card.features]
 
 
 def test_churn_csv_with_categories_and_blanks_answers_as_json_does(
-    churn: tuple[TestClient, Invocations, list[Any]], churn_example: dict[str, Any]
+    churn: tuple[TestClient, Any, list[Any]], churn_example: dict[str, Any]
 ) -> None:
-    client, invocations, _ = churn
+    client, predictor, _ = churn
     names = churn_names(churn)
     blank = {**churn_example, "totalcharges": None}
     as_csv = invoke(client, csv_row(churn_example, names) + csv_row(blank, names), CSV, accept=JSON)
@@ -220,12 +214,12 @@ def test_churn_csv_with_categories_and_blanks_answers_as_json_does(
     lines = invoke(client, csv_row(blank, names), CSV).text.splitlines()
     assert len(lines) == 1
     klass, *probabilities = next(csv.reader(lines))
-    assert klass in invocations.card.class_names and len(probabilities) == len(invocations.card.class_names)
+    assert klass in predictor.card.class_names and len(probabilities) == len(predictor.card.class_names)
     assert math.isclose(sum(map(float, probabilities)), 1.0, abs_tol=1e-4)
 
 
 def test_churn_booleans_as_words_and_quoted_cells(
-    churn: tuple[TestClient, Invocations, list[Any]], churn_example: dict[str, Any]
+    churn: tuple[TestClient, Any, list[Any]], churn_example: dict[str, Any]
 ) -> None:
     client, _, _ = churn
     names = churn_names(churn)
@@ -249,7 +243,7 @@ def test_churn_booleans_as_words_and_quoted_cells(
     ],
 )
 def test_churn_bad_cells_name_the_row_and_column(
-    churn: tuple[TestClient, Invocations, list[Any]],
+    churn: tuple[TestClient, Any, list[Any]],
     churn_example: dict[str, Any],
     change: dict[str, str],
     loc: str,
@@ -271,7 +265,7 @@ def test_churn_bad_cells_name_the_row_and_column(
 
 
 def test_churn_json_unseen_category_is_refused_by_the_same_model(
-    churn: tuple[TestClient, Invocations, list[Any]], churn_example: dict[str, Any]
+    churn: tuple[TestClient, Any, list[Any]], churn_example: dict[str, Any]
 ) -> None:
     client, _, _ = churn
     response = invoke(client, json.dumps({**churn_example, "contract": "weekly"}), JSON)
@@ -279,10 +273,10 @@ def test_churn_json_unseen_category_is_refused_by_the_same_model(
     assert response.json()["detail"][0]["loc"] == ["contract"]
 
 
-def test_ping_follows_readiness(churn: tuple[TestClient, Invocations, list[Any]]) -> None:
+def test_ping_follows_readiness(churn: tuple[TestClient, Any, list[Any]]) -> None:
     """While /readyz refuses (the worker still starting, or stopping), /ping does too."""
     not_ready = Starlette(routes=[Route("/readyz", lambda request: PlainTextResponse("", status_code=503))])
-    app = SageMakerRoutes(not_ready, churn[1], max_body_bytes=1024, server_name="test", offload=Offload(False))
+    app = sagemaker_app(not_ready, churn[1], [])
     with TestClient(app) as client:
         response = client.get("/ping")
     assert (response.status_code, response.content) == (503, b"")

@@ -10,7 +10,8 @@ from pydantic import ValidationError
 from modelcard.card import ModelCard
 from modelcard.schema import features_model
 from runtime.table import TableBuilder
-from serving.schemas import PredictionResult, rows_to_table, unseen_categories
+from serving.codecs import model_rows
+from serving.schemas import PredictionResult, unseen_categories
 from tests.fakes import CHURN_ROW, CONTRACTS, PAYMENTS, SETOSA, make_card, make_churn_card
 
 
@@ -90,7 +91,7 @@ def test_blanks_are_null_or_left_out_where_training_had_them(churn: type) -> Non
     left_out = {k: v for k, v in CHURN_ROW.items() if k not in ("totalcharges", "paymentmethod")}
     for body in (CHURN_ROW, left_out):
         row = churn.model_validate_json(json.dumps(body))
-        table = rows_to_table(TableBuilder(make_churn_card().features), [row])
+        table = TableBuilder(make_churn_card().features).from_rows(model_rows([row]))
         assert table.columns["paymentmethod"].tolist() == ([None] if body is left_out else ["electronic_check"])
         assert str(table.columns["totalcharges"][0]) == "nan"
 

@@ -47,7 +47,7 @@ def test_model_info(client: TestClient, trained_tag: str) -> None:
 
 def test_openapi_documents_endpoints_with_examples(client: TestClient, service_module) -> None:
     spec = client.get("/docs.json").json()
-    first_test_row = {k: v for k, v in service_module.card.examples[0].items() if k != "label"}
+    first_test_row = {k: v for k, v in service_module.model.card.examples[0].items() if k != "label"}
     assert {"/prediction", "/predict_batch", "/model", "/livez", "/readyz", "/metrics"} <= set(spec["paths"])
     request_schema = spec["paths"]["/prediction"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     # One definition of a row, referenced by the body (the inline copy BentoML writes loses nulls).
@@ -64,7 +64,7 @@ def test_swagger_ui_and_health(client: TestClient) -> None:
 
 
 def test_ui_is_mounted_on_the_web_ui_services_app(service_module) -> None:
-    service_module.mount_ui()  # what WebUI.__init__ does in the UI's own worker
+    service_module.web_ui.mount()  # what WebUI.__init__ does in the UI's own worker
     with TestClient(service_module.ui_web) as ui:
         response = ui.get("/ui/")
     assert response.status_code == 200

@@ -17,6 +17,7 @@ from modelcard.card import FeatureKind, ModelCard, read_card
 from modelcard.files import EXECUTED_NOTEBOOK_FILE, ONNX_FILE, SKLEARN_FILE
 from runtime.predictor import load_predictor
 from tests import notebooks
+from tests.fakes import table_of
 from train.__main__ import main
 from train.notebook import file_sha256
 from train.pipeline import DEFAULT_NOTEBOOK, TrainOptions, train
@@ -51,9 +52,9 @@ def test_real_notebook_is_stored_with_its_card(trained_tag: str) -> None:
     assert card.gates == {"accuracy": 0.9}
     petal = card.feature("petal_length")
     assert petal.stats is not None and petal.stats.min == 1.0
-    # Bounds from the data: one training range beyond either end (not "positive").
+    # Bounds from the data: one training range beyond either end, but never below zero for a length.
     span = petal.stats.max - petal.stats.min
-    assert (petal.lower, petal.upper) == (pytest.approx(1.0 - span), pytest.approx(petal.stats.max + span))
+    assert (petal.lower, petal.upper) == (0.0, pytest.approx(petal.stats.max + span))
     assert card.lineage.notebook_sha256 == file_sha256(DEFAULT_NOTEBOOK)
     assert card.lineage.git_commit and len(card.lineage.git_commit) == 40
     assert {"scikit-learn", "numpy", "pandas", "python"} <= set(card.lineage.libraries)
@@ -104,7 +105,7 @@ def test_mixed_columns_are_described_by_kind_and_served(tmp_path: Path) -> None:
     assert any(row["payment"] is None for row in card.reference)
     predictor = load_predictor(bentoml.models.get(tag), "auto")
     row = {"tenure": 3, "charges": None, "visits": None, "senior": True, "contract": "month", "region": "south"}
-    (answer,) = predictor.predict(predictor.table([row]))
+    (answer,) = predictor.predict(table_of(predictor.card.features, [row]))
     assert answer.class_name in ("no", "yes") and 0.5 <= answer.probability <= 1
 
 
@@ -119,7 +120,7 @@ def test_training_twice_gives_the_same_fingerprint_and_predictions(tmp_path: Pat
     answers = []
     for tag in (first, second):
         predictor = load_predictor(bentoml.models.get(tag), "auto")
-        answers.append([p.probabilities for p in predictor.predict(predictor.table(rows))])
+        answers.append([p.probabilities for p in predictor.predict(table_of(predictor.card.features, rows))])
     assert answers[0] == answers[1]
 
 
@@ -132,7 +133,9 @@ def test_a_preprocessor_kept_apart_is_composed_with_the_model(tmp_path: Path) ->
     assert card.preprocessor == "sklearn.feature_extraction._dict_vectorizer.DictVectorizer"
     assert card.runtime == "sklearn" and "ONNX" in card.runtime_note
     predictor = load_predictor(bentoml.models.get(tag), "auto")
-    (answer,) = predictor.predict(predictor.table([{"tenure": 2, "charges": 90.0, "contract": "month"}]))
+    (answer,) = predictor.predict(
+        table_of(predictor.card.features, [{"tenure": 2, "charges": 90.0, "contract": "month"}])
+    )
     assert set(answer.probabilities) == {"no", "yes"}
 
 
@@ -148,7 +151,7 @@ def test_boolean_and_integer_labels_are_answered_as_text(
     assert card.class_names == classes and card.metrics.positive_class == classes[1]
     predictor = load_predictor(bentoml.models.get(tag), "auto")
     row = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
-    assert predictor.predict(predictor.table([row]))[0].class_name in classes
+    assert predictor.predict(table_of(predictor.card.features, [row]))[0].class_name in classes
 
 
 def test_cli_prints_new_tag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -180,7 +183,9 @@ def test_the_model_is_named_after_its_notebook_by_default(tmp_path: Path, capsys
         (notebooks.datetime_column, [], 4, "column `day` has dtype datetime64"),
         (notebooks.mixed_object_column, [], 4, "column `code` mixes value types (int, str)"),
         (notebooks.raises_on_a_row, [], 4, "the model raised on test row 3"),
-        (notebooks.notebook_class, [], 4, "Classes or functions defined in the notebook itself cannot be served"),
+        (notebooks.helper_module, [], 4, "ModuleNotFoundError: No module named 'iris_helpers'"),
+        (notebooks.grid_search_without_refit, [], 4, "GridSearchCV with refit=False, so it kept no fitted model"),
+        (notebooks.no_probabilities, [], 4, "LinearSVC (the last step of `model`) has no predict_proba"),
         (notebooks.bad_card_variable, [], 4, "describes features the data does not have: colour"),
         (notebooks.mixed, ["--preprocessor-var", "model"], 4, "do not compose"),
     ],
@@ -259,5 +264,5 @@ def test_the_tabular_examples_train_with_every_kind_and_their_gate(
     # Served through the predictor as the API would: the first example gets its probabilities.
     predictor = load_predictor(bentoml.models.get(tag), "auto")
     example_row = {k: v for k, v in card.examples[0].items() if k != "label"}
-    probabilities = predictor.runtime.predict_proba(predictor.table([example_row]))
+    probabilities = predictor.runtime.predict_proba(table_of(predictor.card.features, [example_row]))
     assert np.isclose(probabilities.sum(), 1.0)

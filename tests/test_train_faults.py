@@ -85,10 +85,11 @@ def test_two_trainings_at_once_both_store_a_whole_model(tmp_path: Path) -> None:
             "-c",
             "import sys, bentoml\n"
             "from runtime.predictor import load_predictor\n"
+            "from tests.fakes import table_of\n"
             "for tag in sys.argv[1:]:\n"
             "    p = load_predictor(bentoml.models.get(tag), 'auto')\n"
             "    row = dict(sepal_length=5.1, sepal_width=3.5, petal_length=1.4, petal_width=0.2)\n"
-            "    assert p.predict(p.table([row]))[0].class_name == 'setosa', tag\n"
+            "    assert p.predict(table_of(p.card.features, [row]))[0].class_name == 'setosa', tag\n"
             "print(bentoml.models.get('iris_clf:latest').tag)\n",
             *tags,
         ],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,13 +19,17 @@ from fastapi import FastAPI
 from gradio.queueing import Queue
 from gradio.utils import LRUCache
 from starlette.routing import Mount
+from starlette.testclient import TestClient
 
 from tests.loops import run_async
 from ui.mount import (
     CONCURRENT_EVENTS,
     QUEUE_SIZE,
+    IdleWait,
     PublicPathApp,
     _LoggedTracebacks,
+    _sleep,
+    _wake_queue,
     keep_queue_running,
     log_failed_calls,
     mount_blocks,
@@ -235,3 +240,53 @@ def test_a_file_given_as_a_url_is_refused_not_downloaded(monkeypatch: pytest.Mon
         processing_utils.ssrf_protected_download("https://example.com/a.csv", "/tmp")
     with pytest.raises(InvalidPathError):
         run_async(lambda: processing_utils.async_ssrf_protected_download("https://example.com/a.csv", "/tmp"))
+
+
+def test_an_idle_queue_sleeps_and_a_call_wakes_it() -> None:
+    """Gradio's loops poll 1,000 and 100 times a second; mounted, they sleep until a call arrives."""
+    with gr.Blocks() as blocks:
+        number, answer = gr.Number(), gr.Number()
+        number.submit(lambda x: x + 1, number, answer, api_name="add_one")
+    app = FastAPI()
+    mount_blocks(app, blocks, "/ui")
+    assert isinstance(blocks._queue.sleep_when_free, IdleWait)
+    assert isinstance(blocks._queue.progress_update_sleep_when_free, IdleWait)
+    # Idle waits far longer than the test: only being woken by the call can answer it in time.
+    blocks._queue.sleep_when_free = IdleWait(120)
+    blocks._queue.progress_update_sleep_when_free = IdleWait(120)
+    sleeps: list[float] = []
+    queue_sleep = gradio.queueing.asyncio.sleep
+
+    async def counted_sleep(delay: float, result: Any = None) -> Any:
+        sleeps.append(delay)
+        return await queue_sleep(delay, result)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(gradio.queueing.asyncio, "sleep", counted_sleep)
+        with TestClient(app) as client:
+            time.sleep(0.5)
+            assert len(sleeps) <= 4, sleeps[:10]  # as shipped: ~550 in half a second
+            started = time.monotonic()
+            event = client.post("/ui/gradio_api/call/add_one", json={"data": [1]}).json()["event_id"]
+            stream = client.get(f"/ui/gradio_api/call/add_one/{event}").text
+            assert "event: complete" in stream and "2" in stream.split("event: complete", 1)[1], stream
+            assert time.monotonic() - started < 60  # woken, not timed out
+
+
+def test_an_idle_wait_ends_when_work_arrives_and_plain_sleeps_are_untouched() -> None:
+    async def woken() -> list[str]:
+        order: list[str] = []
+
+        async def waiter() -> None:
+            await _sleep(IdleWait(120))
+            order.append("woken")
+
+        task = asyncio.create_task(waiter())
+        await asyncio.sleep(0)  # the waiter is waiting now
+        await _sleep(0.01)  # not an IdleWait: an ordinary sleep, which nothing ends early
+        order.append("slept")
+        _wake_queue()
+        await asyncio.wait_for(task, 30)
+        return order
+
+    assert run_async(woken) == ["slept", "woken"]

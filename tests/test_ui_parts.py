@@ -11,7 +11,7 @@ from gradio.utils import get_upload_folder
 from modelcard.card import ModelCard
 from modelcard.schema import features_model
 from runtime.predictor import Predictor
-from tests.fakes import CHURN_ROW, CONTRACTS, FEATURES, SETOSA, FixedRuntime, make_card, make_churn_card
+from tests.fakes import CHURN_ROW, CONTRACTS, FEATURES, SETOSA, FixedRuntime, make_card, make_churn_card, table_of
 from ui.app import ModelSummary, build_ui
 from ui.batch import BatchFileError, read_batch_csv
 from ui.card_view import confusion_table, feature_table, metrics_table, per_class_table
@@ -175,7 +175,12 @@ def test_with_fewer_than_two_numbers_the_picture_is_what_if_by_category() -> Non
     choice = most_telling_choice(few)
     assert choice is not None and choice.name == "contract"
     predictor = Predictor("m", few, FixedRuntime([0.4, 0.6]))
-    bars = what_if(few, choice, {"tenure": 12, "contract": "two_year"}, lambda r: predictor.predict(predictor.table(r)))
+    bars = what_if(
+        few,
+        choice,
+        {"tenure": 12, "contract": "two_year"},
+        lambda r: predictor.predict(table_of(predictor.card.features, r)),
+    )
     assert sorted(set(bars["contract"])) == sorted(CONTRACTS)
     assert len(bars) == len(CONTRACTS) * 2 and set(bars["class"]) == {"no", "yes"}
 
@@ -184,7 +189,7 @@ def test_with_fewer_than_two_numbers_the_picture_is_what_if_by_category() -> Non
 def test_build_ui_wires_the_predictor_for_any_card(make, tmp_path: Path) -> None:  # noqa: ANN001
     card = make()
     predictor = Predictor("m:v1", card, FixedRuntime([0.8, 0.1, 0.1][: len(card.class_names)]))
-    predict = lambda records: predictor.predict(predictor.table(records))  # noqa: E731
+    predict = lambda records: predictor.predict(table_of(predictor.card.features, records))  # noqa: E731
     files = UiFiles(tmp_path, max_age_s=60)
     blocks = build_ui(card, ModelSummary("m:v1", "2026-01-01T00:00:00", "fixed"), predict, 10, files)
     api = {dep["api_name"] for dep in blocks.config["dependencies"] if dep.get("api_name")}
@@ -196,3 +201,20 @@ def test_build_ui_wires_the_predictor_for_any_card(make, tmp_path: Path) -> None
         for word in ("flower", "species", "cm", "sepal", "petal", "iris"):
             assert word not in text.lower().replace("/ui/", ""), word  # every word the UI shows comes from the card
     assert predict([SETOSA if make is make_card else CHURN_ROW])[0].class_name == card.class_names[0]
+
+
+def test_the_card_tab_names_a_search_and_the_notebooks_own_code() -> None:
+    from modelcard.card import SearchSummary
+    from ui.app import _search_line
+
+    card = make_churn_card()
+    assert _search_line(card) == ""
+    search = SearchSummary(
+        search="sklearn.model_selection._search.GridSearchCV",
+        best_params={"classify__C": 1.0},
+        best_score=0.8312,
+        scoring="roc_auc",
+        candidates=6,
+    )
+    line = _search_line(card.model_copy(update={"search": search}))
+    assert "`GridSearchCV` over 6 candidates: classify__C=1.0, cross-validated roc_auc 0.8312" in line

@@ -23,11 +23,26 @@ def check_classifier(model: Any, name: str = "model") -> None:
     if not is_classifier(model):
         raise ModelCheckFailed(f"`{name}` is a {type(model).__name__}, not a scikit-learn classifier.")
     if not hasattr(model, "predict_proba"):
-        raise ModelCheckFailed(f"{type(model).__name__} has no predict_proba, so it cannot report probabilities.")
+        final = final_estimator(model)
+        kind = type(final).__name__
+        fix = f"wrap it as CalibratedClassifierCV({kind}(...)), which learns probabilities from its scores"
+        if kind in ("SVC", "NuSVC"):
+            fix = f"fit {kind}(probability=True, ...), or {fix}"
+        where = f" (the last step of `{name}`)" if final is not model else ""
+        raise ModelCheckFailed(
+            f"{kind}{where} has no predict_proba, and the service answers each class's probability: {fix}."
+        )
     try:
         check_is_fitted(model)
     except NotFittedError as error:
         raise ModelCheckFailed(f"`{name}` is not fitted: call {name}.fit(...) in the notebook. ({error})") from error
+
+
+def final_estimator(model: Any) -> Any:
+    """The estimator at the end of a pipeline (nested ones too); the model itself otherwise."""
+    while hasattr(model, "steps") and model.steps:
+        model = model.steps[-1][1]
+    return model
 
 
 def check_frames(frames: Mapping[str, Any]) -> list[str]:

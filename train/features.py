@@ -63,7 +63,7 @@ def feature_kind(name: str, column: pd.Series) -> FeatureKind:
 def describe_features(
     X_train: pd.DataFrame,
     limit_factor: float = DEFAULT_LIMIT_FACTOR,
-    notes: Mapping[str, Mapping[str, str]] | None = None,
+    notes: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[FeatureSpec]:
     """One FeatureSpec per column of X_train, in its order; `notes` adds titles, descriptions and units."""
     notes = notes or {}
@@ -72,7 +72,7 @@ def describe_features(
     ]
 
 
-def describe_column(name: str, column: pd.Series, limit_factor: float, note: Mapping[str, str]) -> FeatureSpec:
+def describe_column(name: str, column: pd.Series, limit_factor: float, note: Mapping[str, Any]) -> FeatureSpec:
     """The spec of one training column."""
     kind = feature_kind(name, column)
     missing = int(column.isna().sum())
@@ -86,12 +86,17 @@ def describe_column(name: str, column: pd.Series, limit_factor: float, note: Map
             raise ModelCheckFailed(f"column `{name}` holds infinite values: replace them in the notebook.")
         extra["stats"] = numeric_stats(values)
         extra["lower"], extra["upper"] = bounds(values, kind, limit_factor)
-    elif kind is FeatureKind.CATEGORY:
+        for side in ("lower", "upper"):  # the notebook's own range, where it gave one
+            if note.get(side) is not None:
+                extra[side] = float(note[side])
+    elif note.get("lower") is not None or note.get("upper") is not None:
+        raise ModelCheckFailed(f"`model_card` gives `{name}` a range, but it is a {kind.value}, not a number.")
+    if kind is FeatureKind.CATEGORY:
         counts = present.astype(str).value_counts()
         extra["categories"] = {str(value): int(count) for value, count in counts.items()}
         if isinstance(column.dtype, pd.CategoricalDtype):
             extra["dtype_categories"] = [str(c) for c in column.dtype.categories]
-    else:
+    elif kind is FeatureKind.BOOLEAN:
         extra["true_count"] = int(present.astype(bool).sum())
     return FeatureSpec(
         name=name,
@@ -120,11 +125,14 @@ def numeric_stats(values: np.ndarray) -> NumericStats:
 def bounds(values: np.ndarray, kind: FeatureKind, factor: float) -> tuple[float, float]:
     """Accepted range: `factor` training ranges below the minimum and above the maximum.
 
-    A constant column gets its magnitude (or 1) as its range. Integers get whole-number bounds.
+    A constant column gets its magnitude (or 1) as its range. Integers get whole-number bounds. A feature never
+    negative in training (a length, a count, an amount) is never accepted below zero.
     """
     low, high = float(values.min()), float(values.max())
     span = (high - low) or abs(high) or 1.0
     lower, upper = low - factor * span, high + factor * span
+    if low >= 0:
+        lower = max(lower, 0.0)
     if kind is FeatureKind.INTEGER:
         return float(np.floor(lower)), float(np.ceil(upper))
     return round(lower, 6), round(upper, 6)

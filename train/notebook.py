@@ -6,6 +6,7 @@ import hashlib
 import logging
 import pickle
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,11 @@ from train.errors import MissingVariables, ModelCheckFailed, NotebookFailed
 
 logger = logging.getLogger(__name__)
 
-# Runs in the notebook's kernel after its last cell; it adds nothing to the notebook itself.
+# Runs in the notebook's kernel after its last cell; it adds nothing to the notebook itself. cloudpickle saves
+# what the notebook defined itself (its functions and classes) by value, as BentoML and MLflow do, so they load
+# where the notebook never ran; everything imported from a package is saved by reference, as pickle does.
 _EXPORT_CODE = """\
-import pickle as _pickle
+import cloudpickle as _pickle
 _wanted = {wanted!r}
 _optional = {optional!r}
 _missing = [_name for _name in _wanted if _name not in globals()]
@@ -74,9 +77,20 @@ def run_notebook(
 
 
 def _execute_cells(client: NotebookClient, notebook: NotebookNode, path: Path) -> None:
-    """Run the notebook's cells in order, turning a failure into a message that names the cell."""
+    """Run the notebook's cells in order, logging each code cell, and turn a failure into a message naming it."""
     code_cells_run = 0
+    code_cells = sum(cell.cell_type == "code" for cell in notebook.cells)
+    started = time.monotonic()
     for index, cell in enumerate(notebook.cells):
+        if cell.cell_type == "code":
+            # One line per cell, readable in a CI log: which cell of how many, its first line, time so far.
+            logger.info(
+                "Cell %d/%d (%.1f s so far): %s",
+                code_cells_run + 1,
+                code_cells,
+                time.monotonic() - started,
+                _first_line(cell),
+            )
         try:
             client.execute_cell(cell, index, execution_count=code_cells_run + 1)
         except CellExecutionError as error:
@@ -87,6 +101,13 @@ def _execute_cells(client: NotebookClient, notebook: NotebookNode, path: Path) -
             raise NotebookFailed(f"{path}: cell {index + 1} did not finish: {error}") from error
         if cell.cell_type == "code":
             code_cells_run += 1
+    logger.info("All %d code cells ran in %.1f s", code_cells, time.monotonic() - started)
+
+
+def _first_line(cell: NotebookNode, limit: int = 80) -> str:
+    """A cell's first non-blank line, cut to `limit` characters."""
+    line = next((line.strip() for line in cell.source.splitlines() if line.strip()), "(empty)")
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def _export(
@@ -112,11 +133,10 @@ def _export(
         with target.open("rb") as file:
             objects: dict[str, Any] = pickle.load(file)
     except (AttributeError, ImportError) as error:
-        # A class defined in a notebook cell lives only in that kernel: the service could never load it either.
+        # Something the kernel imported that this process cannot: a module of the notebook's own folder, say.
         raise ModelCheckFailed(
-            f"the notebook's objects cannot be loaded outside its kernel ({error}). Classes or functions defined "
-            "in the notebook itself cannot be served: use scikit-learn's own (a FunctionTransformer of a numpy "
-            "function, say), or a package the service's requirements install."
+            f"the notebook's objects cannot be loaded outside its kernel ({type(error).__name__}: {error}). "
+            "Define such code in the notebook itself (it is saved with the model), or install its package."
         ) from error
     return objects
 

@@ -4,12 +4,14 @@
 model_card = {
     "title": "Telco customer churn",
     "description": "Which customers are about to leave.",
-    "features": {"tenure": {"title": "Tenure", "description": "months with us", "unit": "months"}},
+    "features": {"tenure": {"title": "Tenure", "description": "months with us", "unit": "months", "upper": 600}},
     "gate": {"roc_auc": 0.8},
 }
 ```
-Every key is optional. The titles, descriptions and units reach the API docs, the web UI and the card; the
-gate is the quality bar the model must clear (flags on the command line replace it).
+Every key is optional. The titles, descriptions and units reach the API docs, the web UI and the card; `lower`
+and `upper` replace a number's accepted range (by default a training range beyond what training saw, never
+below zero for a feature never negative); the gate is the quality bar the model must clear (flags on the
+command line replace it).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ class FeatureNote(BaseModel):
     title: str = ""
     description: str = ""
     unit: str = ""
+    lower: float | None = None  # numbers only: the smallest value a request may send
+    upper: float | None = None  # numbers only: the largest
 
 
 class CardNotes(BaseModel):
@@ -55,6 +59,9 @@ def read_notes(value: Any, variable: str, feature_names: list[str]) -> CardNotes
     unknown = sorted(set(notes.features) - set(feature_names))
     if unknown:
         raise ModelCheckFailed(f"`{variable}` describes features the data does not have: {', '.join(unknown)}.")
+    for feature, note in notes.features.items():
+        if note.lower is not None and note.upper is not None and note.lower > note.upper:
+            raise ModelCheckFailed(f"`{variable}` gives `{feature}` a lower bound above its upper bound.")
     metrics = sorted(set(notes.gate) - set(METRIC_NAMES))
     if metrics:
         raise ModelCheckFailed(

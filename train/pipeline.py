@@ -10,7 +10,7 @@ from typing import Any
 import bentoml
 import pandas as pd
 
-from modelcard.card import Lineage, ModelCard
+from modelcard.card import Lineage, ModelCard, SearchSummary
 from train.checks import (
     check_classifier,
     check_frames,
@@ -25,7 +25,9 @@ from train.describe import evaluate, pick_examples, reference_rows
 from train.features import DEFAULT_LIMIT_FACTOR, describe_features
 from train.lineage import fingerprint, git_commit, library_versions
 from train.notebook import ExecutedNotebook, first_heading, run_notebook
+from train.notebook_code import check_loads_elsewhere, notebook_code, serialize
 from train.notes import CardNotes, read_notes
+from train.search import best_of_search
 from train.store import save_model
 
 logger = logging.getLogger(__name__)
@@ -71,7 +73,7 @@ def train(options: TrainOptions) -> bentoml.Tag:
     X_train, y_train = objects[options.x_train_var], objects[options.y_train_var]
     X_test, y_test = objects[options.x_test_var], objects[options.y_test_var]
 
-    model = _servable_model(objects, options, X_train, X_test)
+    model, search = _servable_model(objects, options, X_train, X_test)
     names = check_frames({options.x_train_var: X_train, options.x_test_var: X_test})
     check_labels(
         {
@@ -95,12 +97,20 @@ def train(options: TrainOptions) -> bentoml.Tag:
         gates,
     )
     check_gates(metrics, gates)
+    code = notebook_code(model)
+    if code:
+        logger.info("The model runs the notebook's own code, saved with it by value: %s", ", ".join(code))
+    model_file = serialize(model)
+    check_loads_elsewhere(model_file, X_test, probabilities, code)
+    logger.info("The stored model loads in a new process and predicts the %d test rows alike", len(X_test))
 
-    compiled = (
-        compile_to_onnx(model, features, pd.concat([X_train, X_test]))
-        if options.compile_onnx
-        else CompiledModel(None, "ONNX compilation turned off (--no-onnx)")
-    )
+    if not options.compile_onnx:
+        compiled = CompiledModel(None, "ONNX compilation turned off (--no-onnx)")
+    elif code:
+        own = ", ".join(entry.split(" (")[0] for entry in code)
+        compiled = CompiledModel(None, f"the model runs the notebook's own code ({own}), which ONNX cannot express")
+    else:
+        compiled = compile_to_onnx(model, features, pd.concat([X_train, X_test]))
     card = ModelCard(
         title=_title(notes, executed, options),
         description=notes.description,
@@ -110,29 +120,40 @@ def train(options: TrainOptions) -> bentoml.Tag:
         gates=gates,
         examples=pick_examples(features, X_test, y_test, class_names),
         reference=reference_rows(features, X_train, y_train),
-        estimator=_estimator_name(objects[options.model_var]),
+        estimator=_estimator_name(final_served(model, options)),
         runtime="onnx" if compiled.onnx_bytes is not None else "sklearn",
         runtime_note=compiled.note,
         preprocessor=_estimator_name(objects[options.preprocessor_var]) if options.preprocessor_var else None,
+        search=search,
+        notebook_code=code,
         lineage=_lineage(options.notebook, executed, model, X_train, y_train, X_test, y_test),
         n_train=len(X_train),
     )
-    return save_model(options.model_name, model, card, executed.notebook, compiled.onnx_bytes)
+    return save_model(options.model_name, model_file, card, executed.notebook, compiled.onnx_bytes)
 
 
-def _servable_model(objects: dict[str, Any], options: TrainOptions, X_train: Any, X_test: Any) -> Any:
-    """The notebook's classifier, composed with its separate preprocessor when the notebook kept one."""
-    model = objects[options.model_var]
+def _servable_model(
+    objects: dict[str, Any], options: TrainOptions, X_train: Any, X_test: Any
+) -> tuple[Any, SearchSummary | None]:
+    """The notebook's classifier (a search's best estimator), composed with its separate preprocessor if kept."""
+    model, search = best_of_search(objects[options.model_var], options.model_var)
     check_classifier(model, options.model_var)
     if not options.preprocessor_var:
-        return model
+        return model, search
     preprocessor = objects[options.preprocessor_var]
     check_frames({options.x_train_var: X_train, options.x_test_var: X_test})
     composed = compose(preprocessor, model, X_train)
     names = f"`{options.preprocessor_var}` and `{options.model_var}`"
     check_composition(composed, preprocessor, model, X_test, names)
     logger.info("Composed %s into one pipeline from raw rows to probabilities", names)
-    return composed
+    return composed, search
+
+
+def final_served(model: Any, options: TrainOptions) -> Any:
+    """What the card names as the estimator: the model, or the classifier after a composed preprocessor."""
+    if options.preprocessor_var and hasattr(model, "steps"):
+        return model.steps[-1][1]
+    return model
 
 
 def _title(notes: CardNotes, executed: ExecutedNotebook, options: TrainOptions) -> str:

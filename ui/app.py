@@ -212,7 +212,14 @@ def _card_tab(card: ModelCard, model: ModelSummary) -> None:
     gr.Markdown(
         f"**Model** `{model.tag}` · created {model.creation_time} · estimator `{card.estimator}`"
         + (f" after `{card.preprocessor}`" if card.preprocessor else "")
-        + f" · runtime {model.runtime} ({card.runtime_note})\n\n"
+        + f" · runtime {model.runtime} ({card.runtime_note})"
+        + _search_line(card)
+        + (
+            f"\n\nRuns the notebook's own code, saved with it: {', '.join(card.notebook_code)}"
+            if card.notebook_code
+            else ""
+        )
+        + "\n\n"
         f"Trained on {card.n_train:,} rows, tested on {card.metrics.n_test:,} · "
         f"notebook `{Path(lineage.notebook).name}` "
         f"(sha256 `{lineage.notebook_sha256[:12]}…`){commit} · "
@@ -229,6 +236,18 @@ def _card_tab(card: ModelCard, model: ModelSummary) -> None:
     gr.Dataframe(per_class_table(card), label="Per-class metrics (test set)", interactive=False)
     gr.Dataframe(confusion_table(card), label="Confusion matrix (test set)", interactive=False)
     gr.Dataframe(feature_table(card), label="Features: training data and accepted input", interactive=False)
+
+
+def _search_line(card: ModelCard) -> str:
+    """What the notebook's hyper-parameter search found, when its model was one; else nothing."""
+    search = card.search
+    if search is None:
+        return ""
+    score = (
+        "" if search.best_score is None else f", cross-validated {search.scoring or 'score'} {search.best_score:.4f}"
+    )
+    params = ", ".join(f"{name}={value}" for name, value in search.best_params.items())
+    return f"\n\nBest of a `{search.search.rsplit('.', 1)[-1]}` over {search.candidates} candidates: {params}{score}"
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> str:

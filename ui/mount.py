@@ -10,20 +10,28 @@ good; both are put right here (docs/security.md has the attacks they answer):
 - the queue is bounded (QUEUE_SIZE events waiting; more are told the queue is full) and runs a few events
   at once; and a message for a session Gradio's cache already dropped is dropped too: it raised KeyError
   inside the queue's loop, which then answered "Queue is stopped." to everyone until a restart;
-- a failed call is logged with its message escaped, not printed raw to stderr.
+- a failed call is logged with its message escaped, not printed raw to stderr;
+- the queue's loops wait for work instead of polling: Gradio's loop looked for events 1,000 times a second
+  and its progress loop 100 times, most of an idle server's CPU (docs/performance.md). They now sleep until
+  an event is pushed or a job ends (at most IDLE_WAIT_S). The UI shows no progress bars, which that second
+  loop would otherwise update every 10 ms.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import sys
 import traceback
+import weakref
 from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
 
 import gradio as gr
 from fastapi import FastAPI
-from gradio import processing_utils
+from gradio import processing_utils, queueing
 from gradio.exceptions import InvalidPathError
 from gradio.queueing import Queue
 from starlette.routing import Mount
@@ -34,6 +42,8 @@ logger = logging.getLogger(__name__)
 # Events waiting in the UI's queue at most, and events run at once (each a prediction of milliseconds).
 QUEUE_SIZE = 100
 CONCURRENT_EVENTS = 4
+# The longest an idle queue loop sleeps before it looks again by itself (it is woken sooner by work).
+IDLE_WAIT_S = 1.0
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
@@ -62,9 +72,12 @@ def mount_blocks(
     keep_queue_running()
     log_failed_calls()
     refuse_url_downloads()
+    wake_queue_on_work()
     blocks.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENT_EVENTS)
     public_root = f"{public_prefix}{path}" if public_prefix else None
     gr.mount_gradio_app(app, blocks, path=path, root_path=public_root, max_file_size=max_file_bytes, show_error=False)
+    blocks._queue.sleep_when_free = IdleWait(IDLE_WAIT_S)
+    blocks._queue.progress_update_sleep_when_free = IdleWait(IDLE_WAIT_S)
     # What launch() sets and mount_gradio_app does not: without it, uploaded-files-only is never checked.
     blocks.has_launched = True
     if public_root is None:
@@ -129,6 +142,59 @@ def keep_queue_running() -> None:
 
     send_or_drop.keeps_queue_running = True  # type: ignore[attr-defined]
     Queue.send_message = send_or_drop  # type: ignore[method-assign]
+
+
+class IdleWait(float):
+    """A queue loop's pause with nothing to do: until the queue is woken by work, or this many seconds at most."""
+
+
+# Per event loop (an asyncio.Event belongs to one), what its waiting queue loops wait on.
+_work_arrived: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Event] = weakref.WeakKeyDictionary()
+
+
+def _wake_queue() -> None:
+    """Wake every queue loop waiting for work (an event was pushed, or a job ended and freed its slot)."""
+    waiting = _work_arrived.pop(asyncio.get_running_loop(), None)
+    if waiting is not None:
+        waiting.set()  # the next wait gets a fresh event
+
+
+async def _sleep(delay: float, result: Any = None) -> Any:
+    """asyncio.sleep for Gradio's queue: an IdleWait ends early when work arrives."""
+    if not isinstance(delay, IdleWait):
+        return await asyncio.sleep(delay, result)
+    waiting = _work_arrived.setdefault(asyncio.get_running_loop(), asyncio.Event())
+    try:
+        await asyncio.wait_for(waiting.wait(), float(delay))
+    except TimeoutError:
+        pass
+    return result
+
+
+def wake_queue_on_work() -> None:
+    """Make Gradio's queue loops sleep until there is work, instead of polling (once a process)."""
+    if getattr(Queue.push, "wakes_queue", False):
+        return
+    push, process_events = Queue.push, Queue.process_events
+
+    async def push_and_wake(self: Queue, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await push(self, *args, **kwargs)
+        finally:
+            _wake_queue()
+
+    async def process_and_wake(self: Queue, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await process_events(self, *args, **kwargs)
+        finally:
+            _wake_queue()
+
+    push_and_wake.wakes_queue = True  # type: ignore[attr-defined]
+    Queue.push = push_and_wake  # type: ignore[method-assign]
+    Queue.process_events = process_and_wake  # type: ignore[method-assign]
+    # The queue's loops call `asyncio.sleep` through their module's name for asyncio: only theirs is changed.
+    namespace = {name: getattr(asyncio, name) for name in dir(asyncio) if not name.startswith("__")}
+    queueing.asyncio = SimpleNamespace(**{**namespace, "sleep": _sleep})  # type: ignore[assignment]
 
 
 def shown_files(blocks: gr.Blocks) -> set[str]:

@@ -1,0 +1,111 @@
+"""Notebooks as people write them: their own functions and classes, a search left as the model, ranges, progress."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import bentoml
+import numpy as np
+import pandas as pd
+import pytest
+
+from modelcard.card import FeatureKind, read_card
+from modelcard.files import SKLEARN_FILE
+from tests import notebooks
+from train.errors import ModelCheckFailed
+from train.features import bounds, describe_column
+from train.notebook_code import check_loads_elsewhere, notebook_code, serialize
+from train.pipeline import TrainOptions, train
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_a_notebooks_own_function_and_class_train_and_load_where_the_notebook_never_ran(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="train")
+    tag = train(TrainOptions(notebook=notebooks.own_code(tmp_path), output_dir=tmp_path / "build"))
+    stored = bentoml.models.get(tag)
+    card = read_card(Path(stored.path))
+    assert [entry.split(" (")[0] for entry in card.notebook_code] == ["add_ratios", "ClipOutliers"]
+    assert card.runtime == "sklearn" and "notebook's own code (add_ratios, ClipOutliers)" in card.runtime_note
+    # A process that never ran the notebook, and has no notebook on its path, loads the file as the service does.
+    check = (
+        "import sys, joblib, pandas as pd\n"
+        "model = joblib.load(sys.argv[1])\n"
+        "row = pd.DataFrame([dict(sepal_length=5.1, sepal_width=3.5, petal_length=1.4, petal_width=0.2)])\n"
+        "print(model.predict(row)[0])\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", check, str(Path(stored.path) / SKLEARN_FILE)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (run.returncode, run.stdout.strip()) == (0, "setosa"), run.stderr
+    messages = caplog.text
+    assert "Cell 2/2 (" in messages and "): import numpy as np" in messages and "All 2 code cells ran in" in messages
+    assert "loads in a new process and predicts the" in messages
+
+
+def test_notebook_code_names_what_the_notebook_defined_and_where() -> None:
+    namespace: dict[str, object] = {"__name__": "__main__"}
+    exec(  # noqa: S102 - a notebook's cell, defined as a kernel would define it
+        "from sklearn.preprocessing import FunctionTransformer, StandardScaler\n"
+        "from sklearn.pipeline import make_pipeline\n"
+        "def twice(x):\n    return x * 2\n"
+        "class Mine(StandardScaler):\n    pass\n"
+        "model = make_pipeline(FunctionTransformer(twice), Mine(), StandardScaler())\n",
+        namespace,
+    )
+    assert notebook_code(namespace["model"]) == [
+        "twice (function, at model.steps['functiontransformer'].func)",
+        "Mine (class, at model.steps['mine'])",
+    ]
+    from sklearn.preprocessing import StandardScaler
+
+    assert notebook_code(StandardScaler()) == []
+
+
+def test_a_model_that_predicts_otherwise_elsewhere_is_refused() -> None:
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    iris = load_iris(as_frame=True)
+    model = LogisticRegression(max_iter=500).fit(iris.data, iris.target)
+    expected = model.predict_proba(iris.data)
+    check_loads_elsewhere(serialize(model), iris.data, expected, [])
+    with pytest.raises(ModelCheckFailed, match="does not predict the test rows as the notebook's model did"):
+        check_loads_elsewhere(serialize(model), iris.data, expected + 1e-9, ["twice (function, at model.func)"])
+    with pytest.raises(ModelCheckFailed, match="does not load in a process that never ran the notebook"):
+        check_loads_elsewhere(b"not a pickle", iris.data, expected, [])
+
+
+def test_a_search_is_served_as_its_best_estimator_and_recorded(tmp_path: Path) -> None:
+    tag = train(TrainOptions(notebook=notebooks.grid_search(tmp_path), output_dir=tmp_path / "build"))
+    card = read_card(Path(bentoml.models.get(tag).path))
+    assert card.search is not None
+    assert card.search.search == "sklearn.model_selection._search.GridSearchCV"
+    assert set(card.search.best_params) == {"logisticregression__C"}
+    assert card.search.scoring == "accuracy" and card.search.candidates == 3
+    assert card.search.best_score is not None and 0.8 < card.search.best_score <= 1.0
+    assert card.estimator == "sklearn.pipeline.Pipeline"
+    assert card.runtime == "onnx", card.runtime_note  # the best estimator converts, as it would on its own
+
+
+def test_bounds_never_cross_zero_for_a_feature_never_negative() -> None:
+    assert bounds(np.array([1.0, 3.0, 6.9]), FeatureKind.NUMBER, 1.0) == (0.0, 12.8)
+    assert bounds(np.array([0, 5]), FeatureKind.INTEGER, 1.0) == (0.0, 10.0)
+    assert bounds(np.array([-2.0, 2.0]), FeatureKind.NUMBER, 1.0) == (-6.0, 6.0)
+
+
+def test_the_notebook_sets_a_features_accepted_range() -> None:
+    column = pd.Series([1.0, 2.0, 3.0], name="length")
+    spec = describe_column("length", column, 1.0, {"lower": 0.5, "upper": 100.0})
+    assert (spec.lower, spec.upper) == (0.5, 100.0)
+    with pytest.raises(ModelCheckFailed, match="gives `colour` a range, but it is a category"):
+        describe_column("colour", pd.Series(["red", "blue"]), 1.0, {"upper": 3})
