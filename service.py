@@ -42,10 +42,11 @@ model_ref = bentoml.models.BentoModel(
 model = load_served_model(model_ref, settings)
 monitor = make_monitor(settings, model)
 worker = Worker(settings, monitor)
-handler = PredictionHandler(model.predictor, monitor)
+ACCEPT_UNSEEN = settings.unseen_categories == "accept"
+handler = PredictionHandler(model.predictor, monitor, accept_unseen=ACCEPT_UNSEEN)
 
 # The request schema is made from the model's card: its feature names, bounds and an example row.
-Features = features_model(model.card)
+Features = features_model(model.card, accept_unseen=ACCEPT_UNSEEN)
 FeatureRows = Annotated[list[Features], Field(min_length=1, max_length=settings.max_batch_rows)]  # type: ignore[valid-type]
 
 # FastAPI hosts what BentoML's @api cannot: GET endpoints, and the pass-through to the web UI. Its own docs

@@ -52,6 +52,11 @@ class FeatureSpec(BaseModel):
         None, description="a pandas 'category' dtype's categories in their order (codes depend on it)"
     )
     true_count: int | None = Field(None, description="boolean features: training rows where it was true")
+    unseen_answered: bool | None = Field(
+        None,
+        description="category features: training sent the model a value it never saw and the served model answered "
+        "(handle_unknown='ignore' and the like), so a deployment may accept such values (SERVING_UNSEEN_CATEGORIES)",
+    )
     lower: float | None = Field(None, description="number and integer features: the smallest value accepted")
     upper: float | None = Field(None, description="number and integer features: the largest value accepted")
     title: str = Field("", description="a label for people; the name when the notebook gave none")

@@ -3,6 +3,8 @@
 Each feature's kind becomes a strict JSON type: a number a finite float within its accepted bounds, an
 integer an integer, a boolean true/false, a category one of the text values seen in training (an enum in
 the OpenAPI document, listed in the error). A feature that had blanks in training may be null or left out.
+With `accept_unseen`, a category whose model answered a value it never saw in training
+(`FeatureSpec.unseen_answered`) takes any text of at most MAX_UNSEEN_CHARS characters instead.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from modelcard.card import FeatureKind, FeatureSpec, ModelCard
+
+# The longest category value accepted where values training never saw are (a value, not a document).
+MAX_UNSEEN_CHARS = 200
 
 _PYTHON_TYPES: dict[FeatureKind, type] = {
     FeatureKind.NUMBER: float,
@@ -28,12 +33,20 @@ def field_name(index: int) -> str:
     return f"x{index}"
 
 
-def _feature_field(spec: FeatureSpec, example: Any) -> tuple[Any, Any]:
+def accepts_unseen(spec: FeatureSpec, accept_unseen: bool) -> bool:
+    """Whether the schema takes any text for this feature: asked for, and the model answered such a value."""
+    return accept_unseen and spec.kind is FeatureKind.CATEGORY and bool(spec.unseen_answered)
+
+
+def _feature_field(spec: FeatureSpec, example: Any, accept_unseen: bool = False) -> tuple[Any, Any]:
     """One strict field for one feature, documented with what training saw."""
-    options: dict[str, Any] = {"alias": spec.name, "description": _describe(spec)}
-    if spec.kind is FeatureKind.CATEGORY:
+    options: dict[str, Any] = {"alias": spec.name, "description": _describe(spec, accept_unseen)}
+    if accepts_unseen(spec, accept_unseen):
+        annotation: Any = str
+        options.update(strict=True, min_length=1, max_length=MAX_UNSEEN_CHARS)
+    elif spec.kind is FeatureKind.CATEGORY:
         # A Literal matches its values exactly ("1" is not 1), so it needs no strict mode.
-        annotation: Any = Literal[tuple(spec.categories or {})]  # type: ignore[misc]
+        annotation = Literal[tuple(spec.categories or {})]  # type: ignore[misc]
     else:
         annotation = _PYTHON_TYPES[spec.kind]
         options["strict"] = True  # "5.1", true or 12.0 for an integer are a client's mistakes, not values to guess
@@ -56,7 +69,7 @@ def _bound(spec: FeatureSpec, value: float | None) -> float | int | None:
     return int(value) if spec.kind is FeatureKind.INTEGER else value
 
 
-def _describe(spec: FeatureSpec) -> str:
+def _describe(spec: FeatureSpec, accept_unseen: bool = False) -> str:
     """The field's description: the notebook's words, then what training saw and what is accepted."""
     parts = [spec.description or spec.title or spec.name]
     if spec.unit:
@@ -65,6 +78,12 @@ def _describe(spec: FeatureSpec) -> str:
         parts.append(
             f"training range {spec.stats.min:g} to {spec.stats.max:g}; accepted {spec.lower:g} to {spec.upper:g}"
         )
+    elif accepts_unseen(spec, accept_unseen):
+        seen = ", ".join(list(spec.categories or {})[:20])
+        parts.append(
+            f"text; seen in training: {seen}{', ...' if len(spec.categories or {}) > 20 else ''}; any other value "
+            "is answered (the model does without it) and named in the answer's warnings"
+        )
     elif spec.kind is FeatureKind.CATEGORY:
         parts.append(f"one of the {len(spec.categories or {})} values seen in training")
     if spec.nullable:
@@ -72,11 +91,15 @@ def _describe(spec: FeatureSpec) -> str:
     return "; ".join(parts)
 
 
-def features_model(card: ModelCard) -> type[BaseModel]:
-    """The flat JSON object of one row's features; unknown fields are refused."""
+def features_model(card: ModelCard, accept_unseen: bool = False) -> type[BaseModel]:
+    """The flat JSON object of one row's features; unknown fields are refused.
+
+    `accept_unseen`: take values training never saw for the categories whose model answers them.
+    """
     example = card.examples[0] if card.examples else {}
     fields = {
-        field_name(index): _feature_field(spec, example.get(spec.name)) for index, spec in enumerate(card.features)
+        field_name(index): _feature_field(spec, example.get(spec.name), accept_unseen)
+        for index, spec in enumerate(card.features)
     }
     row_example = {spec.name: example.get(spec.name) for spec in card.features} if example else None
     return create_model(  # type: ignore[call-overload,no-any-return]

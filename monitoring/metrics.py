@@ -155,7 +155,7 @@ class _Families:
         )
         self.unseen = prom.Counter(
             f"{PREFIX}_input_unseen_category",
-            "Requests refused because a category feature had a value training never saw",
+            "Requests with a category value training never saw: refused, or answered where the deployment accepts them",
             ["feature"],
             **options,
         )

@@ -77,6 +77,8 @@ class Prediction:
     class_name: str
     probability: float
     probabilities: dict[str, float]
+    # The category features whose value training never saw, answered where the deployment accepts them.
+    unseen: tuple[str, ...] = ()
 
 
 class Predictor:

@@ -56,12 +56,21 @@ class Codec(Protocol):
 
 def result_fields(prediction: Prediction, model_tag: str) -> dict[str, object]:
     """One prediction as the JSON object PredictionResult serialises to (plain dicts: faster for 1,000 rows)."""
-    return {
+    fields: dict[str, object] = {
         "class": prediction.class_name,
         "probability": prediction.probability,
         "probabilities": prediction.probabilities,
         "model": model_tag,
     }
+    if prediction.unseen:
+        fields["warnings"] = [unseen_warning(name) for name in prediction.unseen]
+    return fields
+
+
+def unseen_warning(feature: str) -> dict[str, object]:
+    """The answer's note that a feature's value was one training never saw (in the shape of an error's detail)."""
+    message = "a value training never saw: the model answered without it (SERVING_UNSEEN_CATEGORIES=accept)"
+    return {"type": "unseen_category", "loc": [feature], "msg": message}
 
 
 def result(prediction: Prediction, model_tag: str) -> PredictionResult:

@@ -8,13 +8,17 @@ Single rows are micro-batched with the other single rows of the same event-loop 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from pydantic import ValidationError
 
+from modelcard.card import FeatureKind
+from modelcard.schema import accepts_unseen
 from monitoring.context import current_request_id, new_request_id
 from monitoring.monitor import Monitor
 from runtime.predictor import Prediction, Predictor
@@ -35,9 +39,15 @@ INTERNAL_ERROR = json.dumps(
 class PredictionHandler:
     """Rows → one table → the model → monitoring: every prediction the service makes goes through `predict`."""
 
-    def __init__(self, predictor: Predictor, monitor: Monitor) -> None:
+    def __init__(self, predictor: Predictor, monitor: Monitor, accept_unseen: bool = False) -> None:
         self.predictor = predictor
         self.monitor = monitor
+        # Where the schema takes category values training never saw: (position, name, the values it saw).
+        self._unseen_checks = [
+            (index, spec.name, frozenset(spec.categories or {}))
+            for index, spec in enumerate(predictor.card.features)
+            if spec.kind is FeatureKind.CATEGORY and accepts_unseen(spec, accept_unseen)
+        ]
         # A scikit-learn model takes milliseconds a call: its predictions run in a thread, off the event loop;
         # so does decoding any large body (serving/offload.py).
         self.offload = Offload(model_in_thread=predictor.runtime.name != "onnx")
@@ -46,7 +56,7 @@ class PredictionHandler:
     def predict(self, source: str, rows: Sequence[Row], started: float) -> list[Prediction]:
         """Predict the rows and report them (source: api, batch or ui); `started` is when the request began."""
         table = self.predictor.tables.from_rows(rows)
-        predictions = self.predictor.predict(table)
+        predictions = self._flag_unseen(rows, self.predictor.predict(table))
         self.monitor.record(source, table, predictions, time.perf_counter() - started)
         return predictions
 
@@ -91,10 +101,24 @@ class PredictionHandler:
 
     def _predict_waiting(self, batch: list[Waiting]) -> list[Prediction]:
         """Predict the single-row requests of one loop turn as one table; report each as its own request."""
-        table = self.predictor.tables.from_rows([waiting.row for waiting in batch])
-        predictions = self.predictor.predict(table)
+        rows = [waiting.row for waiting in batch]
+        table = self.predictor.tables.from_rows(rows)
+        predictions = self._flag_unseen(rows, self.predictor.predict(table))
         done = time.perf_counter()
         request_ids = [waiting.request_id for waiting in batch]
         latencies = [done - waiting.started for waiting in batch]
         self.monitor.record_requests("api", table, predictions, request_ids, latencies)
         return predictions
+
+    def _flag_unseen(self, rows: Sequence[Sequence[Any]], predictions: list[Prediction]) -> list[Prediction]:
+        """Each prediction named with the features whose value training never saw (accepted ones), counted."""
+        if not self._unseen_checks:
+            return predictions
+        flagged = []
+        for row, prediction in zip(rows, predictions, strict=True):
+            unseen = tuple(name for i, name, seen in self._unseen_checks if row[i] is not None and row[i] not in seen)
+            if unseen:
+                self.monitor.count_unseen(unseen)
+                prediction = dataclasses.replace(prediction, unseen=unseen)
+            flagged.append(prediction)
+        return flagged

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, ValidationError, model_serializer
 
 from modelcard.card import FeatureKind, ModelCard
+
+
+class AnswerWarning(BaseModel):
+    """Something about a row the model answered anyway: a category value training never saw."""
+
+    type: str = Field(description="unseen_category")
+    loc: list[str] = Field(description="the feature")
+    msg: str
 
 
 class PredictionResult(BaseModel):
@@ -16,6 +26,19 @@ class PredictionResult(BaseModel):
     probability: float = Field(description="probability of the predicted class")
     probabilities: dict[str, float] = Field(description="probability of every class")
     model: str = Field(description="tag of the model that answered")
+    warnings: list[AnswerWarning] | None = Field(
+        None,
+        description="only where a deployment accepts category values training never saw "
+        "(SERVING_UNSEEN_CATEGORIES=accept) and the row had one: each such feature",
+    )
+
+    @model_serializer(mode="wrap")
+    def _without_empty_warnings(self, serialize: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """No `warnings` key when there are none, as the JSON routes answer."""
+        data: dict[str, Any] = serialize(self)
+        if data.get("warnings") is None:
+            data.pop("warnings", None)
+        return data
 
 
 class ModelInfo(BaseModel):

@@ -61,6 +61,9 @@ class Settings:
     # Without an API key, /model and the executed notebook are open to anyone who reaches the service: they hold
     # no training row (the card's statistics instead) unless this says they may (docs/security.md).
     share_training_rows: bool = False
+    # "accept": a category value training never saw is answered, counted and flagged in the answer's warnings, for
+    # the features whose model answered one in training (the card's unseen_answered); "refuse": always a 400.
+    unseen_categories: str = "refuse"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -96,6 +99,7 @@ class Settings:
             ui_connections=_positive_int(env, "UI_CONNECTIONS", cls.ui_connections),
             ui_files_max_age_s=_positive_float(env, "UI_FILES_MAX_AGE_S", cls.ui_files_max_age_s),
             share_training_rows=_flag(env, "SHARE_TRAINING_ROWS", cls.share_training_rows),
+            unseen_categories=_choice(env, "UNSEEN_CATEGORIES", cls.unseen_categories, ("refuse", "accept")),
         )
 
     def prediction_log_dir(self, model_tag: str, env: Mapping[str, str] | None = None) -> Path | None:

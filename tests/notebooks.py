@@ -276,3 +276,9 @@ def bad_card_variable(folder: Path) -> Path:
     return write_notebook(
         folder, "bad_card_variable", LOAD_IRIS, FIT_FOREST, "model_card = {'features': {'colour': {}}}"
     )
+
+
+def strict_encoder(folder: Path) -> Path:
+    """The mixed data with an encoder that refuses what it never saw (OneHotEncoder's default)."""
+    strict = FIT_MIXED.replace('OneHotEncoder(handle_unknown="ignore")', "OneHotEncoder()")
+    return write_notebook(folder, "strict_encoder", LOAD_MIXED, strict)

@@ -22,14 +22,17 @@ from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType, StringTensorType
 from skl2onnx.operator_converters.common import concatenate_variables
 from skl2onnx.operator_converters.imputer_op import convert_sklearn_imputer
+from skl2onnx.operator_converters.k_bins_discretiser import convert_sklearn_k_bins_discretiser
+from skl2onnx.operator_converters.polynomial_features import convert_sklearn_polynomial_features
 from skl2onnx.operator_converters.random_forest import convert_sklearn_random_forest_classifier
 from skl2onnx.sklapi import CastTransformer
 from sklearn.base import BaseEstimator
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, VotingClassifier
+from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder
+from sklearn.preprocessing import KBinsDiscretizer, OneHotEncoder, PolynomialFeatures
 
 from modelcard.card import FeatureKind, FeatureSpec
 from runtime.predictor import OnnxRuntime
@@ -44,6 +47,13 @@ PROBABILITY_TOLERANCE = 1e-4
 
 _NOTE_LENGTH = 300  # the converter's messages can print whole attribute lists
 _DOUBLE_ATTRIBUTES = ("nodes_values", "class_weights", "base_values", "nodes_hitrates")
+# The locale of the text vectorizers' StringNormalizer: onnxruntime asks for en_US.UTF-8 unless told, which a machine
+# with only C, C.UTF-8 and POSIX lacks. Debian's libc-bin ships C.utf8; it lowercases as str.lower does (but İ), and
+# where it is missing the parity gate's session fails and scikit-learn serves.
+_TEXT_LOCALE = "C.UTF-8"
+# scikit-learn's default words (runs of two or more letters, digits or "_") for RE2, onnxruntime's tokenizer, whose \w
+# is ASCII: skl2onnx's own stand-in, [a-zA-Z0-9_]+, splits "café" and keeps the one-letter words that join bigrams.
+_SKLEARN_TOKEN_PATTERN, _TOKEN_EXPRESSION = r"(?u)\b\w\w+\b", r"[\p{L}\p{N}_]{2,}"
 
 
 @dataclass(frozen=True)
@@ -108,10 +118,15 @@ def convert(model: Any, features: list[FeatureSpec], reference: pd.DataFrame) ->
     onnx_model = convert_sklearn(
         ready,
         initial_types=input_types(features),
-        options={id(ready): {"zipmap": False}},  # a plain probability matrix; a pipeline passes it to its classifier
+        options={
+            id(ready): {"zipmap": False},  # a plain probability matrix; a pipeline passes it to its classifier
+            **{id(part): _text_options(part) for part in _estimators(ready) if isinstance(part, CountVectorizer)},
+        },
         custom_conversion_functions={
             SimpleImputer: _convert_imputer,
             HistGradientBoostingClassifier: _convert_hist_gradient_boosting,
+            PolynomialFeatures: _convert_polynomial_features,
+            KBinsDiscretizer: _convert_kbins_discretizer,
         },
     )
     # skl2onnx turns names into identifiers ("monthly charges ($)" -> "monthly_charges____"), but the service looks the
@@ -134,6 +149,8 @@ def onnx_ready(model: Any, features: list[FeatureSpec], reference: pd.DataFrame)
             part.missing_values = ""  # a blank text reaches ONNX as "" (skl2onnx refuses NaN for text)
         if isinstance(part, OneHotEncoder) and hasattr(part, "categories_"):
             part.categories_ = [_blank_as_empty(categories) for categories in part.categories_]
+        if isinstance(part, KBinsDiscretizer) and part.encode == "onehot":
+            part.encode = "onehot-dense"  # the same columns, dense: skl2onnx refuses the sparse one by its name alone
     first = ready
     while isinstance(first, Pipeline):
         first = first.steps[0][1]
@@ -157,7 +174,16 @@ def _concatenation(receiver: Any, features: list[FeatureSpec], reference: pd.Dat
             f"{type(receiver).__name__} takes text columns ({', '.join(text)}) itself; "
             "skl2onnx encodes text only in a ColumnTransformer"
         )
-    return ColumnTransformer([("features", "passthrough", [spec.name for spec in features])]).fit(reference)
+    # Fitted on the table's float64 columns: a ColumnTransformer refuses to pass a nullable Int64's pandas.NA on.
+    numbers = pd.DataFrame(FeatureTable.from_frame(features, reference).columns)
+    return ColumnTransformer([("features", "passthrough", [spec.name for spec in features])]).fit(numbers)
+
+
+def _text_options(vectorizer: CountVectorizer) -> dict[str, str]:
+    """skl2onnx's options for a word or character vectorizer (a TfidfVectorizer is a CountVectorizer)."""
+    if vectorizer.analyzer == "word" and vectorizer.token_pattern == _SKLEARN_TOKEN_PATTERN:
+        return {"locale": _TEXT_LOCALE, "tokenexp": _TOKEN_EXPRESSION}
+    return {"locale": _TEXT_LOCALE}
 
 
 def run_onnx(onnx_bytes: bytes, table: FeatureTable) -> np.ndarray:
@@ -172,10 +198,17 @@ def _refused(note: str) -> CompiledModel:
 
 
 def _imputes_text_blanks(imputer: SimpleImputer) -> bool:
-    """A fitted imputer of text columns that looks for NaN."""
+    """A fitted imputer of text columns that looks for blanks (NaN or pandas.NA)."""
     statistics = getattr(imputer, "statistics_", None)  # unfitted templates (a ColumnTransformer's) have none
+    # Text in the statistics, not their object dtype: strategy="constant" keeps a number's fill value in one too.
+    texts = statistics is not None and any(isinstance(value, str) for value in statistics)
+    return texts and _looks_for_blanks(imputer)
+
+
+def _looks_for_blanks(imputer: SimpleImputer) -> bool:
+    """The imputer fills NaN, or pandas.NA, which scikit-learn masks with pandas.isna: NaN too, once in numpy."""
     missing = imputer.missing_values
-    return statistics is not None and statistics.dtype == object and isinstance(missing, float) and math.isnan(missing)
+    return missing is pd.NA or (isinstance(missing, float) and math.isnan(missing))
 
 
 def _blank_as_empty(categories: np.ndarray) -> np.ndarray:
@@ -200,7 +233,7 @@ def _estimators(obj: Any) -> Iterator[BaseEstimator]:
         yield from _estimators(child)
 
 
-# What skl2onnx 1.20 cannot do with these library versions, each checked by tests/test_onnx_parity.py.
+# What skl2onnx 1.20 cannot do with these library versions, checked by tests/test_onnx_parity.py and _shapes.py.
 
 
 def _convert_imputer(scope: Any, operator: Any, container: Any) -> None:
@@ -209,12 +242,13 @@ def _convert_imputer(scope: Any, operator: Any, container: Any) -> None:
     if not isinstance(operator.inputs[0].type, DoubleTensorType):
         convert_sklearn_imputer(scope, operator, container)
         return
-    if not (isinstance(imputer.missing_values, float) and math.isnan(imputer.missing_values)):
+    if not _looks_for_blanks(imputer):
         raise NotImplementedError(f"SimpleImputer(missing_values={imputer.missing_values!r}) on numbers")
     values = concatenate_variables(scope, operator.inputs, container)
     missing = scope.get_unique_variable_name("missing")
     statistics = scope.get_unique_variable_name("statistics")
-    container.add_initializer(statistics, TensorProto.DOUBLE, [1, imputer.statistics_.size], imputer.statistics_)
+    fill = imputer.statistics_.astype(np.float64)  # strategy="constant" stores its fill value in an object array
+    container.add_initializer(statistics, TensorProto.DOUBLE, [1, fill.size], fill)
     container.add_node("IsNaN", [values], [missing], name=scope.get_unique_operator_name("IsNaN"))
     container.add_node(
         "Where",
@@ -222,6 +256,59 @@ def _convert_imputer(scope: Any, operator: Any, container: Any) -> None:
         [operator.outputs[0].full_name],
         name=scope.get_unique_operator_name("Where"),
     )
+
+
+def _convert_polynomial_features(scope: Any, operator: Any, container: Any) -> None:
+    """skl2onnx's converter, its bias column in the input's type: it writes float, which Concat refuses with double."""
+    dtype = np.float64 if isinstance(operator.inputs[0].type, DoubleTensorType) else np.float32
+    convert_sklearn_polynomial_features(scope, operator, _BiasContainer(container, dtype))
+
+
+class _BiasContainer:
+    """The container skl2onnx's polynomial converter writes to, its constant (bias) column made `dtype`."""
+
+    def __init__(self, container: Any, dtype: type[np.floating[Any]]) -> None:
+        self._container = container
+        self._dtype = dtype
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._container, name)
+
+    def add_node(self, op_type: str, *args: Any, **attrs: Any) -> Any:
+        """Add the node, a ConstantOfShape's value in `dtype`."""
+        if op_type == "ConstantOfShape":
+            value = attrs["value"]
+            attrs["value"] = numpy_helper.from_array(numpy_helper.to_array(value).astype(self._dtype), value.name)
+        return self._container.add_node(op_type, *args, **attrs)
+
+
+def _convert_kbins_discretizer(scope: Any, operator: Any, container: Any) -> None:
+    """skl2onnx's converter, its bins cast to double: it writes float whatever the input, which Concat refuses."""
+    output = operator.outputs[0].full_name
+    if not isinstance(operator.outputs[0].type, DoubleTensorType):
+        convert_sklearn_k_bins_discretiser(scope, operator, container)
+        return
+    floats = scope.get_unique_variable_name("bins")
+    convert_sklearn_k_bins_discretiser(scope, operator, _RenamedOutput(container, output, floats))
+    container.add_node("Cast", [floats], [output], to=TensorProto.DOUBLE, name=scope.get_unique_operator_name("Cast"))
+
+
+class _RenamedOutput:
+    """A container that writes the node making `output` to `renamed` instead."""
+
+    def __init__(self, container: Any, output: str, renamed: str) -> None:
+        self._container = container
+        self._output = output
+        self._renamed = renamed
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._container, name)
+
+    def add_node(self, op_type: str, inputs: Any, outputs: Any, *args: Any, **attrs: Any) -> Any:
+        """Add the node, `output` renamed among its outputs."""
+        names = [outputs] if isinstance(outputs, str) else list(outputs)
+        names = [self._renamed if name == self._output else name for name in names]
+        return self._container.add_node(op_type, inputs, names, *args, **attrs)
 
 
 def _convert_hist_gradient_boosting(scope: Any, operator: Any, container: Any) -> None:

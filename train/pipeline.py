@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,8 @@ from typing import Any
 import bentoml
 import pandas as pd
 
-from modelcard.card import Lineage, ModelCard, SearchSummary
+from modelcard.card import FeatureSpec, Lineage, ModelCard, SearchSummary
+from runtime.table import FeatureTable
 from train.checks import (
     check_classifier,
     check_frames,
@@ -19,7 +21,7 @@ from train.checks import (
     check_served_path,
     predict_test_set,
 )
-from train.compile import CompiledModel, compile_to_onnx
+from train.compile import CompiledModel, compile_to_onnx, run_onnx
 from train.compose import check_composition, compose
 from train.describe import evaluate, pick_examples, reference_rows
 from train.features import DEFAULT_LIMIT_FACTOR, describe_features
@@ -29,6 +31,7 @@ from train.notebook_code import check_loads_elsewhere, notebook_code, serialize
 from train.notes import CardNotes, read_notes
 from train.search import best_of_search
 from train.store import save_model
+from train.unseen import probe_unseen
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +114,7 @@ def train(options: TrainOptions) -> bentoml.Tag:
         compiled = CompiledModel(None, f"the model runs the notebook's own code ({own}), which ONNX cannot express")
     else:
         compiled = compile_to_onnx(model, features, pd.concat([X_train, X_test]))
+    features = probe_unseen(model, features, X_test, _served_onnx(compiled.onnx_bytes, features))
     card = ModelCard(
         title=_title(notes, executed, options),
         description=notes.description,
@@ -154,6 +158,13 @@ def final_served(model: Any, options: TrainOptions) -> Any:
     if options.preprocessor_var and hasattr(model, "steps"):
         return model.steps[-1][1]
     return model
+
+
+def _served_onnx(onnx_file: bytes | None, features: list[FeatureSpec]) -> Callable[[pd.DataFrame], Any] | None:
+    """Rows' probabilities as the service computes them on ONNX (its feature table, its runtime); None without."""
+    if onnx_file is None:
+        return None
+    return lambda rows: run_onnx(onnx_file, FeatureTable.from_frame(features, rows))
 
 
 def _title(notes: CardNotes, executed: ExecutedNotebook, options: TrainOptions) -> str:

@@ -55,11 +55,13 @@ def build_ui(
     max_batch_rows: int,
     files: UiFiles,
     explore: PredictFn | None = None,
+    accept_unseen: bool = False,
 ) -> gr.Blocks:
     """Three tabs: one row with a picture, CSV batch, model card. Links stay relative for path prefixes.
 
     `predict` is recorded by monitoring; `explore` (the what-if picture's extra rows) is not. Uploads and
-    results live in `files` (Gradio must have been imported with its environment).
+    results live in `files` (Gradio must have been imported with its environment). `accept_unseen`: the
+    deployment takes category values training never saw where the model answers them (as the API does).
     """
     with gr.Blocks(title=f"{card.title} · {model.tag}") as blocks:
         gr.Markdown(
@@ -69,9 +71,9 @@ def build_ui(
             elem_id="header",
         )
         with gr.Tab("Predict", id="predict"):
-            _single_tab(card, predict, explore or predict)
+            _single_tab(card, predict, explore or predict, accept_unseen)
         with gr.Tab("Batch (CSV)", id="batch"):
-            _batch_tab(card, predict, max_batch_rows, model.tag.split(":")[0], files)
+            _batch_tab(card, predict, max_batch_rows, model.tag.split(":")[0], files, accept_unseen)
         with gr.Tab("Model card", id="card"):
             _card_tab(card, model)
     return blocks
@@ -85,10 +87,10 @@ def _headline(card: ModelCard) -> str:
     return f"test {METRIC_LABELS.get(name, name)} **{shown}**"
 
 
-def _single_tab(card: ModelCard, predict: PredictFn, explore: PredictFn) -> None:
+def _single_tab(card: ModelCard, predict: PredictFn, explore: PredictFn, accept_unseen: bool) -> None:
     """The form, the answer with a bar per class, and a picture of where the row sits."""
-    inputs = form_inputs(card.features)
-    schema = features_model(card)
+    inputs = form_inputs(card.features, accept_unseen)
+    schema = features_model(card, accept_unseen)
     first = card.examples[0] if card.examples else {}
     pair = most_telling_pair(card)
     choice = None if pair else most_telling_choice(card)
@@ -114,6 +116,8 @@ def _single_tab(card: ModelCard, predict: PredictFn, explore: PredictFn) -> None
             raise gr.Error(f"{problem['loc'][0] if problem['loc'] else 'input'}: {problem['msg']}") from None
         (prediction,) = predict([row])
         verdict = f"## {prediction.class_name}\nprobability **{prediction.probability:.1%}**"
+        if prediction.unseen:
+            verdict += f"\n\nValues training never saw, answered without them: {', '.join(prediction.unseen)}"
         return prediction.probabilities, verdict, picture(row)
 
     with gr.Row(equal_height=False):
@@ -156,10 +160,12 @@ def _single_tab(card: ModelCard, predict: PredictFn, explore: PredictFn) -> None
     button.click(on_predict, inputs=components, outputs=[bars, verdict, plot], api_name="predict")
 
 
-def _batch_tab(card: ModelCard, predict: PredictFn, max_batch_rows: int, file_stem: str, files: UiFiles) -> None:
+def _batch_tab(
+    card: ModelCard, predict: PredictFn, max_batch_rows: int, file_stem: str, files: UiFiles, accept_unseen: bool
+) -> None:
     """Upload a CSV, see and download the results; a bad file gets a message naming the row or column."""
     names = card.feature_names
-    schema = features_model(card)
+    schema = features_model(card, accept_unseen)
     template_rows = [{n: e.get(n) for n in names} for e in card.examples]
     template = _write_csv(pd.DataFrame(template_rows, columns=names), files.result_path(f"{file_stem}-template.csv"))
 
@@ -181,6 +187,8 @@ def _batch_tab(card: ModelCard, predict: PredictFn, max_batch_rows: int, file_st
             },
             **{f"p_{c}": [round(p.probabilities[c], 4) for p in predictions] for c in card.class_names},
         )
+        if any(p.unseen for p in predictions):  # values training never saw, answered without them
+            results = results.assign(unseen=[", ".join(p.unseen) for p in predictions])
         download = _write_csv(results, files.result_path(f"{file_stem}-predictions.csv"))
         status = f"Predicted **{len(results):,}** rows."
         return status, gr.update(value=results, visible=True), gr.update(value=download, visible=True)

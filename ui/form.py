@@ -16,6 +16,7 @@ from typing import Any
 import gradio as gr
 
 from modelcard.card import FeatureKind, FeatureSpec
+from modelcard.schema import accepts_unseen
 
 BLANK = "(blank)"
 YES, NO = "yes", "no"
@@ -35,6 +36,8 @@ class FeatureInput:
     """One feature's input: how to draw it, and how to read its value back."""
 
     spec: FeatureSpec
+    # A category whose model answers values training never saw, where the deployment accepts them: typed in.
+    any_text: bool = False
 
     def component(self, value: Any) -> gr.components.Component:
         """The Gradio input, showing `value` (a JSON value, None for a blank)."""
@@ -42,7 +45,14 @@ class FeatureInput:
         info = spec.description or None
         if spec.kind is FeatureKind.CATEGORY:
             choices = [*(spec.categories or {}), *([BLANK] if spec.nullable else [])]
-            return gr.Dropdown(choices=choices, value=self.shown(value), label=label, info=info, elem_id=elem)
+            return gr.Dropdown(
+                choices=choices,
+                value=self.shown(value),
+                label=label,
+                info=info,
+                elem_id=elem,
+                allow_custom_value=self.any_text,
+            )
         if spec.kind is FeatureKind.BOOLEAN:
             if spec.nullable:
                 return gr.Radio([YES, NO, BLANK], value=self.shown(value), label=label, info=info, elem_id=elem)
@@ -94,9 +104,9 @@ def _step(low: float, high: float) -> float:
     return float(10 * power)
 
 
-def form_inputs(features: Sequence[FeatureSpec]) -> list[FeatureInput]:
-    """One input per feature, in the card's order."""
-    return [FeatureInput(spec) for spec in features]
+def form_inputs(features: Sequence[FeatureSpec], accept_unseen: bool = False) -> list[FeatureInput]:
+    """One input per feature, in the card's order; `accept_unseen`: text for categories that answer any value."""
+    return [FeatureInput(spec, accepts_unseen(spec, accept_unseen)) for spec in features]
 
 
 def read_form(inputs: Sequence[FeatureInput], values: Sequence[Any]) -> dict[str, Any]:

@@ -193,3 +193,32 @@ def test_concurrent_requests_predicted_together_each_get_their_own_rows_answer(
         assert request_id == f"together-{i}" and answer["class"] == expected["class"]
         # float32 inside the graph: a row's probability may move in its last digits with its batch-mates.
         assert answer["probability"] == pytest.approx(expected["probability"], abs=1e-6)
+
+
+def test_unseen_categories_accepted_where_the_deployment_says_so(
+    churn_bento_tag: str, row: dict[str, Any], tmp_path_factory: pytest.TempPathFactory, artifacts: Any
+) -> None:
+    from tests.e2e.server import serve
+
+    env = {"SERVING_UNSEEN_CATEGORIES": "accept"}
+    folder = tmp_path_factory.mktemp("churn-accepting")
+    with serve(churn_bento_tag, cwd=folder, log=artifacts / "serve-churn-accepting.log", env=env) as server:
+        card = httpx.get(f"{server.url}/model").json()["card"]
+        contract = next(f for f in card["features"] if f["name"] == "contract")
+        assert contract["unseen_answered"] is True  # the notebook's OneHotEncoder(handle_unknown="ignore")
+        weekly = {**row, "contract": "weekly"}
+        answer = httpx.post(f"{server.url}/prediction", json=weekly)
+        assert answer.status_code == 200, answer.text
+        assert [w["loc"] for w in answer.json()["warnings"]] == [["contract"]]
+        assert "warnings" not in httpx.post(f"{server.url}/prediction", json=row).json()
+        with bentoml.SyncHTTPClient(server.url) as client:
+            assert client.prediction(**weekly)["warnings"][0]["type"] == "unseen_category"
+            batch = client.predict_batch([row, weekly])
+        assert ["warnings" in answer for answer in batch] == [False, True]
+        too_long = httpx.post(f"{server.url}/prediction", json={**row, "contract": "x" * 201})
+        assert too_long.status_code == 400 and too_long.json()["detail"][0]["loc"] == ["contract"]
+        schema = httpx.get(f"{server.url}/docs.json").json()
+        assert "any other value is answered" in json.dumps(schema)
+        metrics = httpx.get(f"{server.url}/metrics").text
+        counted = re.search(r'classifier_input_unseen_category_total\{feature="contract"\} (\S+)', metrics)
+        assert counted is not None and float(counted.group(1)) >= 3
