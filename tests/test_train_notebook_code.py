@@ -109,3 +109,13 @@ def test_the_notebook_sets_a_features_accepted_range() -> None:
     assert (spec.lower, spec.upper) == (0.5, 100.0)
     with pytest.raises(ModelCheckFailed, match="gives `colour` a range, but it is a category"):
         describe_column("colour", pd.Series(["red", "blue"]), 1.0, {"upper": 3})
+
+
+def test_a_category_with_many_values_is_warned_about(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="train.features")
+    ids = pd.Series([f"customer-{i}" for i in range(500)], dtype="str")
+    describe_column("customer_id", ids, 1.0, {})
+    assert "Column `customer_id` has 500 different values (100% of its rows)" in caplog.text
+    caplog.clear()
+    describe_column("plan", pd.Series(["basic", "pro"] * 50, dtype="str"), 1.0, {})
+    assert caplog.text == ""

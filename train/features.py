@@ -10,6 +10,7 @@ name, because the service could not say what a request must send for it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,8 +20,12 @@ import pandas as pd
 from modelcard.card import FeatureKind, FeatureSpec, NumericStats
 from train.errors import ModelCheckFailed
 
+logger = logging.getLogger(__name__)
+
 # Accepted values of a number reach this many training ranges beyond the smallest and largest seen.
 DEFAULT_LIMIT_FACTOR = 1.0
+# A category with more values than this is likely an identifier or free text, not a category (docs/training.md).
+MANY_CATEGORIES = 100
 
 
 def feature_kind(name: str, column: pd.Series) -> FeatureKind:
@@ -94,6 +99,14 @@ def describe_column(name: str, column: pd.Series, limit_factor: float, note: Map
     if kind is FeatureKind.CATEGORY:
         counts = present.astype(str).value_counts()
         extra["categories"] = {str(value): int(count) for value, count in counts.items()}
+        if len(counts) > MANY_CATEGORIES:
+            logger.warning(
+                "Column `%s` has %d different values (%d%% of its rows): served as a category, a request must send "
+                "one of them. If it is an identifier or free text, leave it out of X_train or turn it into numbers",
+                name,
+                len(counts),
+                round(100 * len(counts) / len(present)),
+            )
         if isinstance(column.dtype, pd.CategoricalDtype):
             extra["dtype_categories"] = [str(c) for c in column.dtype.categories]
     elif kind is FeatureKind.BOOLEAN:
