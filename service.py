@@ -42,11 +42,10 @@ model_ref = bentoml.models.BentoModel(
 model = load_served_model(model_ref, settings)
 monitor = make_monitor(settings, model)
 worker = Worker(settings, monitor)
-ACCEPT_UNSEEN = settings.unseen_categories == "accept"
-handler = PredictionHandler(model.predictor, monitor, accept_unseen=ACCEPT_UNSEEN)
+handler = PredictionHandler(model.predictor, monitor, accept_unseen=settings.accept_unseen)
 
 # The request schema is made from the model's card: its feature names, bounds and an example row.
-Features = features_model(model.card, accept_unseen=ACCEPT_UNSEEN)
+Features = features_model(model.card, accept_unseen=settings.accept_unseen)
 FeatureRows = Annotated[list[Features], Field(min_length=1, max_length=settings.max_batch_rows)]  # type: ignore[valid-type]
 
 # FastAPI hosts what BentoML's @api cannot: GET endpoints, and the pass-through to the web UI. Its own docs

@@ -21,8 +21,9 @@ from pathlib import Path
 
 import psutil
 
-from benchmarks.idle import BIN, _example, cpu_seconds
+from benchmarks.idle import card_example, cpu_seconds
 from benchmarks.load import run_load
+from benchmarks.prepare import BIN
 from benchmarks.servers import ROOT, start_server
 
 
@@ -53,7 +54,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     args = parser.parse_args()
     env = {**os.environ, "MODEL_TAG": args.model_tag, "BENTOML_DO_NOT_TRACK": "true"}
-    probe = _example(args.model_tag)
+    probe = card_example(args.model_tag)
     sides = {"base": args.base.resolve(), "this": ROOT}
     figures: dict[str, list[tuple[float, float]]] = {name: [] for name in sides}
     with tempfile.TemporaryDirectory() as folder:

@@ -23,9 +23,9 @@ from pathlib import Path
 import httpx
 import psutil
 
+from benchmarks.prepare import BIN
 from benchmarks.servers import ROOT, is_ui_worker, start_server
 
-BIN = Path(sys.executable).parent
 BARE_SERVICE = """
 import bentoml
 
@@ -100,6 +100,7 @@ def main() -> None:
     workers = os.cpu_count() or 1
     env = {**os.environ, "MODEL_TAG": args.model_tag, "BENTOML_DO_NOT_TRACK": "true"}
     serve = [str(BIN / "bentoml"), "serve", ".", "--host", "127.0.0.1", "--port", "{port}"]
+    probe = card_example(args.model_tag)
     with tempfile.TemporaryDirectory() as folder:
         bare = Path(folder) / "bare_service.py"
         bare.write_text(textwrap.dedent(BARE_SERVICE.format(workers=workers)))
@@ -109,10 +110,9 @@ def main() -> None:
                 "baseline: bare BentoML service",
                 measure(bare_serve, {**env, "PYTHONPATH": folder}, args.seconds, False, {}),
             ),
-            (f"project: {args.model_tag}", measure(serve, env, args.seconds, True, _example(args.model_tag))),
+            (f"project: {args.model_tag}", measure(serve, env, args.seconds, True, probe)),
         ]
         if args.also is not None:
-            probe = _example(args.model_tag)
             rows.append((f"{args.also}: {args.model_tag}", measure(serve, env, args.seconds, True, probe, args.also)))
     names = sorted({name for _, shares in rows for name in shares} - {"gone"})
     lines = [
@@ -125,7 +125,7 @@ def main() -> None:
     sys.stdout.write("\n".join(lines) + "\n")
 
 
-def _example(model_tag: str) -> dict:
+def card_example(model_tag: str) -> dict:
     """The model card's first example row (without its label): the probe that says the server is ready."""
     import bentoml
 

@@ -102,6 +102,11 @@ class Settings:
             unseen_categories=_choice(env, "UNSEEN_CATEGORIES", cls.unseen_categories, ("refuse", "accept")),
         )
 
+    @property
+    def accept_unseen(self) -> bool:
+        """Category values training never saw are answered where the model answers them (SERVING_UNSEEN_CATEGORIES)."""
+        return self.unseen_categories == "accept"
+
     def prediction_log_dir(self, model_tag: str, env: Mapping[str, str] | None = None) -> Path | None:
         """The prediction log's folder for the model being served, or None when it is off."""
         if self.prediction_log.lower() in ("off", "false", "0", "no"):

@@ -60,9 +60,8 @@ class WebUiMount:
         summary = ModelSummary(
             model.tag, model.created, model.predictor.runtime.name, notebook_shared=model.share_training_rows
         )
-        accept_unseen = settings.unseen_categories == "accept"
         blocks = build_ui(
-            model.card, summary, self.predict, settings.max_batch_rows, files, self.explore, accept_unseen
+            model.card, summary, self.predict, settings.max_batch_rows, files, self.explore, settings.accept_unseen
         )
         mount_blocks(self.app, blocks, "/ui", public_prefix=settings.root_path, max_file_bytes=settings.max_body_bytes)
         files.start_sweeping(keep=lambda: shown_files(blocks))

@@ -23,7 +23,8 @@ def is_search(model: Any) -> bool:
 
 def best_of_search(model: Any, name: str) -> tuple[Any, SearchSummary | None]:
     """(the estimator to serve, what the search found); a model that is no search comes back as it is."""
-    if not (is_search(model) or (hasattr(model, "param_grid") or hasattr(model, "param_distributions"))):
+    unfitted_search = hasattr(model, "param_grid") or hasattr(model, "param_distributions")
+    if not (is_search(model) or unfitted_search):
         return model, None
     kind = type(model).__name__
     if not is_search(model):
