@@ -32,7 +32,11 @@ BATCH_ROWS = 1000
 # The bento's default: one API worker per core (SERVING_WORKERS=cpu_count); the floor gets as many.
 CORES = os.cpu_count() or 1
 # The examples benchmarked; iris gets every serving variant, the others the defaults.
-MODELS = {"iris": PROJECT / "notebooks" / "iris.ipynb", "churn": PROJECT / "notebooks" / "churn.ipynb"}
+MODELS = {
+    "iris": PROJECT / "notebooks" / "iris.ipynb",
+    "churn": PROJECT / "notebooks" / "churn.ipynb",
+    "reviews": PROJECT / "notebooks" / "product_reviews.ipynb",
+}
 
 logger = logging.getLogger("benchmarks")
 

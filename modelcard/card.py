@@ -22,6 +22,8 @@ class FeatureKind(StrEnum):
     INTEGER = "integer"  # a whole number
     BOOLEAN = "boolean"  # true or false
     CATEGORY = "category"  # one of the text values seen in training
+    TEXT = "text"  # free text, read as words (a text vectorizer's input, or values nearly all distinct)
+    UNUSED = "unused"  # a column the model never reads (an identifier): any JSON scalar, kept in the log only
 
 
 class NumericStats(BaseModel):
@@ -32,6 +34,22 @@ class NumericStats(BaseModel):
     mean: float
     std: float
     quantiles: list[float] = Field(description="the 0, 10, 20, ..., 100th percentiles")
+
+
+class TextStats(BaseModel):
+    """Summary of a free-text feature over the training rows: lengths, words, and a few values."""
+
+    chars: NumericStats = Field(description="length in characters")
+    words: NumericStats = Field(description="words per value (runs of two or more letters or digits, any case)")
+    max_chars: int = Field(description="the longest value a request may send, in characters")
+    vocabulary: list[str] = Field(
+        description="training's words, most frequent first (at most modelcard.text.VOCABULARY_SIZE): "
+        "the words a new value is measured against"
+    )
+    unseen_word_share: float = Field(
+        description="the share of the test rows' words not in the vocabulary: the baseline of the live share"
+    )
+    samples: list[str] = Field(description="a few training values, each cut at modelcard.text.SAMPLE_CHARS")
 
 
 class FeatureSpec(BaseModel):
@@ -52,6 +70,12 @@ class FeatureSpec(BaseModel):
         None, description="a pandas 'category' dtype's categories in their order (codes depend on it)"
     )
     true_count: int | None = Field(None, description="boolean features: training rows where it was true")
+    text: TextStats | None = Field(None, description="text features: lengths, words and samples")
+    placeholder: Any = Field(
+        None,
+        description="unused features: the training value the model is handed in its place (it never reads it, "
+        "which training checks), so its frame keeps the training dtype",
+    )
     unseen_answered: bool | None = Field(
         None,
         description="category features: training sent the model a value it never saw and the served model answered "

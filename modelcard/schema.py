@@ -2,21 +2,26 @@
 
 Each feature's kind becomes a strict JSON type: a number a finite float within its accepted bounds, an
 integer an integer, a boolean true/false, a category one of the text values seen in training (an enum in
-the OpenAPI document, listed in the error). A feature that had blanks in training may be null or left out.
+the OpenAPI document, listed in the error), free text any string of at most its card's `max_chars`. A feature
+that had blanks in training may be null or left out. A column the model never reads (an identifier) takes
+any JSON scalar (text of at most MAX_UNUSED_CHARS), or nothing: it is only kept in the prediction log.
 With `accept_unseen`, a category whose model answered a value it never saw in training
 (`FeatureSpec.unseen_answered`) takes any text of at most MAX_UNSEEN_CHARS characters instead.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import math
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema, create_model
 
 from modelcard.card import FeatureKind, FeatureSpec, ModelCard
 
 # The longest category value accepted where values training never saw are (a value, not a document).
 MAX_UNSEEN_CHARS = 200
+# The longest text accepted for a column the model never reads: an identifier or a reference, not a document.
+MAX_UNUSED_CHARS = 1_000
 
 _PYTHON_TYPES: dict[FeatureKind, type] = {
     FeatureKind.NUMBER: float,
@@ -41,8 +46,13 @@ def accepts_unseen(spec: FeatureSpec, accept_unseen: bool) -> bool:
 def _feature_field(spec: FeatureSpec, example: Any, accept_unseen: bool = False) -> tuple[Any, Any]:
     """One strict field for one feature, documented with what training saw."""
     options: dict[str, Any] = {"alias": spec.name, "description": _describe(spec, accept_unseen)}
-    if accepts_unseen(spec, accept_unseen):
+    if spec.kind is FeatureKind.UNUSED:
+        return _unused_field(options, example)
+    if spec.kind is FeatureKind.TEXT:
         annotation: Any = str
+        options.update(strict=True, max_length=spec.text.max_chars if spec.text else None)
+    elif accepts_unseen(spec, accept_unseen):
+        annotation = str
         options.update(strict=True, min_length=1, max_length=MAX_UNSEEN_CHARS)
     elif spec.kind is FeatureKind.CATEGORY:
         # A Literal matches its values exactly ("1" is not 1), so it needs no strict mode.
@@ -62,6 +72,31 @@ def _feature_field(spec: FeatureSpec, example: Any, accept_unseen: bool = False)
     return annotation, Field(**options)
 
 
+def _unused_field(options: dict[str, Any], example: Any) -> tuple[Any, Any]:
+    """Any JSON scalar or nothing, taken as sent ("5" stays text and 5 a number): the model never reads it."""
+    if example is not None:
+        options["json_schema_extra"] = {"example": example}
+    return UnusedValue, Field(None, **options)
+
+
+def _json_scalar(value: Any) -> Any:
+    """The value of a column the model never reads, if it is one: one clear error, not one per JSON type."""
+    if value is None or isinstance(value, bool | int) or (isinstance(value, float) and math.isfinite(value)):
+        return value
+    if isinstance(value, str) and len(value) <= MAX_UNUSED_CHARS:
+        return value
+    raise ValueError(f"must be text of at most {MAX_UNUSED_CHARS} characters, a number, true, false or null")
+
+
+UnusedValue = Annotated[
+    Any,
+    PlainValidator(_json_scalar),
+    WithJsonSchema(
+        {"anyOf": [{"type": "string", "maxLength": MAX_UNUSED_CHARS}, {"type": "number"}, {"type": "boolean"}]}
+    ),
+]
+
+
 def _bound(spec: FeatureSpec, value: float | None) -> float | int | None:
     """A bound in the feature's own type (a whole number for integers)."""
     if value is None:
@@ -78,6 +113,13 @@ def _describe(spec: FeatureSpec, accept_unseen: bool = False) -> str:
         parts.append(
             f"training range {spec.stats.min:g} to {spec.stats.max:g}; accepted {spec.lower:g} to {spec.upper:g}"
         )
+    elif spec.kind is FeatureKind.UNUSED:
+        parts.append("not used by the model: any text, number or true/false, or left out; kept in the prediction log")
+    elif spec.kind is FeatureKind.TEXT and spec.text is not None:
+        parts.append(
+            f"free text of at most {spec.text.max_chars} characters (training: {spec.text.chars.min:g} to "
+            f"{spec.text.chars.max:g}, median {spec.text.chars.quantiles[5]:g})"
+        )
     elif accepts_unseen(spec, accept_unseen):
         seen = ", ".join(list(spec.categories or {})[:20])
         parts.append(
@@ -86,7 +128,7 @@ def _describe(spec: FeatureSpec, accept_unseen: bool = False) -> str:
         )
     elif spec.kind is FeatureKind.CATEGORY:
         parts.append(f"one of the {len(spec.categories or {})} values seen in training")
-    if spec.nullable:
+    if spec.nullable and spec.kind is not FeatureKind.UNUSED:
         parts.append("may be null or left out (blank in training)")
     return "; ".join(parts)
 

@@ -2,6 +2,9 @@
 
 Usage: python -m monitoring.drift [--since 24h | --start ISO [--end ISO]] [--log-dir DIR] [--report DIR]
 Exit status: 0 no drift, 1 drift found (so a scheduled job can fail on it), 2 the check could not run.
+
+Each feature is tested by its kind: numbers, categories and booleans once, free text twice (its lengths, and
+its share of new words), and unused features (the model never reads them) not at all.
 """
 
 from __future__ import annotations
@@ -19,9 +22,10 @@ from typing import Any
 import numpy as np
 
 from modelcard.card import FeatureKind, FeatureSpec, ModelCard, read_card
+from modelcard.text import unseen_words
 from monitoring.predlog import default_prediction_log, read_records
 from monitoring.report import DriftResult, table, write_report
-from monitoring.stats import BLANK, FeatureDrift, category_drift, class_mix_drift, numeric_drift
+from monitoring.stats import BLANK, FeatureDrift, category_drift, class_mix_drift, new_word_drift, numeric_drift
 
 logger = logging.getLogger("monitoring.drift")
 
@@ -64,7 +68,16 @@ def load_card(tag: str) -> ModelCard:
 
 
 Columns = dict[str, np.ndarray]
+# One test's result, with the numeric values behind it for the report's histogram (None for shares).
+Checked = tuple[FeatureDrift, np.ndarray | None, np.ndarray | None]
 NUMERIC = (FeatureKind.NUMBER, FeatureKind.INTEGER)
+# Tests per feature by kind (one otherwise): the Bonferroni divisor is their sum over the model's features.
+TESTS = {FeatureKind.TEXT: 2, FeatureKind.UNUSED: 0}
+
+
+def count_tests(features: list[FeatureSpec]) -> int:
+    """How many tests the check makes of these features."""
+    return sum(TESTS.get(spec.kind, 1) for spec in features)
 
 
 def reference_counts(spec: FeatureSpec, card: ModelCard) -> dict[str, int]:
@@ -93,17 +106,38 @@ def _numbers(values: list[Any]) -> np.ndarray:
     return np.array([np.nan if v is None else v for v in values], dtype=float)
 
 
+def _lengths(values: list[Any]) -> np.ndarray:
+    return np.array([np.nan if v is None else len(v) for v in values], dtype=float)
+
+
+def text_drift(
+    spec: FeatureSpec, card: ModelCard, live: list[Any], psi_threshold: float, alpha: float
+) -> list[Checked]:
+    """A text feature's two tests: its lengths against the reference rows', its new words against the card's."""
+    assert spec.text is not None
+    reference_lengths = _lengths([row.get(spec.name) for row in card.reference])
+    live_lengths = _lengths(live)
+    lengths = numeric_drift(f"{spec.name} (length)", reference_lengths, live_lengths, psi_threshold, alpha)
+    words, unseen = unseen_words(live, frozenset(spec.text.vocabulary))
+    new_words = new_word_drift(f"{spec.name} (new words)", spec.text.unseen_word_share, words, unseen, alpha)
+    return [(lengths, reference_lengths, live_lengths), (new_words, None, None)]
+
+
 def feature_drift(
     spec: FeatureSpec, card: ModelCard, live: list[Any], psi_threshold: float, alpha: float
-) -> tuple[FeatureDrift, np.ndarray | None, np.ndarray | None]:
-    """One feature's drift by its kind, with the numeric values behind it for the report's histogram."""
+) -> list[Checked]:
+    """One feature's tests by its kind (TESTS of them: none for an unused feature)."""
+    if spec.kind is FeatureKind.UNUSED:
+        return []
+    if spec.kind is FeatureKind.TEXT:
+        return text_drift(spec, card, live, psi_threshold, alpha)
     if spec.kind in NUMERIC:
         reference_values = _numbers([row.get(spec.name) for row in card.reference])
         live_values = _numbers(live)
         drift = numeric_drift(spec.name, reference_values, live_values, psi_threshold, alpha)
-        return drift, reference_values, live_values
+        return [(drift, reference_values, live_values)]
     categories = [as_category(spec, value) for value in live]
-    return category_drift(spec.name, reference_counts(spec, card), categories, psi_threshold, alpha), None, None
+    return [(category_drift(spec.name, reference_counts(spec, card), categories, psi_threshold, alpha), None, None)]
 
 
 def check(
@@ -113,16 +147,20 @@ def check(
     if not card.reference:
         raise CannotCheck(f"model {model} keeps no training reference in its card; train it again")
     drifts, reference, live = [], {}, {}
-    # Bonferroni: each feature's test at alpha / features, so the whole check raises a false alarm at most
-    # `alpha` of the time however many features the model has (15 tests at 0.01 each would be ~14 %).
-    per_feature_alpha = args.alpha / len(card.features)
+    # Bonferroni: each test at alpha / tests, so the whole check raises a false alarm at most `alpha` of the
+    # time however many tests the model's features need (15 tests at 0.01 each would be ~14 %).
+    per_test_alpha = args.alpha / max(count_tests(card.features), 1)
+    skipped = [spec.name for spec in card.features if spec.kind is FeatureKind.UNUSED]
+    if skipped:
+        logger.info("Not checked, the model never reads them: %s", ", ".join(skipped))
     for spec in card.features:
-        drift, reference_values, live_values = feature_drift(
-            spec, card, [r["features"].get(spec.name) for r in records], args.psi_threshold, per_feature_alpha
-        )
-        drifts.append(drift)
-        if reference_values is not None and live_values is not None:
-            reference[spec.name], live[spec.name] = reference_values, live_values
+        values = [r["features"].get(spec.name) for r in records]
+        for drift, reference_values, live_values in feature_drift(
+            spec, card, values, args.psi_threshold, per_test_alpha
+        ):
+            drifts.append(drift)
+            if reference_values is not None and live_values is not None:
+                reference[drift.feature], live[drift.feature] = reference_values, live_values
     result = DriftResult(
         model=model,
         window_start=args.start.isoformat(timespec="seconds"),
@@ -138,6 +176,7 @@ def check(
         ),
         psi_threshold=args.psi_threshold,
         alpha=args.alpha,
+        skipped=skipped,
     )
     return result, reference, live
 
@@ -181,7 +220,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--alpha",
         type=float,
         default=0.01,
-        help="false-alarm rate of the whole check (0.01); each feature's test uses alpha / features",
+        help="false-alarm rate of the whole check (0.01); each test uses alpha / tests (two per text feature)",
     )
     parser.add_argument("--min-rows", type=int, default=100, help="fewest live rows worth checking (100)")
     args = parser.parse_args(argv)

@@ -7,8 +7,15 @@ Every feature is watched the way its kind allows, with bounded labels:
   `classifier_input_outside_training_range_total`;
 - categories and booleans: `classifier_input_category_total{feature, value}`, one series per training value
   (the most frequent 30 at most, the rest counted as "(other)");
+- free text: its values' length in characters watched like a number against training's lengths
+  (`classifier_input_text_length`, `classifier_input_text_length_decile`,
+  `classifier_input_text_length_outside_training_range_total`), and its words
+  (`classifier_input_text_words_total`) and those not in the card's vocabulary
+  (`classifier_input_text_unseen_words_total`): rate(unseen) / rate(words) is the live share of new words,
+  comparable to the card's `unseen_word_share`;
 - every feature: `classifier_input_missing_total` for blanks, and for categories
-  `classifier_input_unseen_category_total`, the requests refused for a value training never saw.
+  `classifier_input_unseen_category_total`, the requests refused for a value training never saw;
+- unused features (columns the model never reads, such as an identifier): nothing.
 
 Single-row requests (one, or the few that one event-loop turn predicted together) do not touch Prometheus
 themselves: in BentoML's multiprocess mode every increment writes a memory-mapped file under a lock (~1 µs),
@@ -32,7 +39,8 @@ from typing import Any
 
 import numpy as np
 
-from modelcard.card import FeatureKind, FeatureSpec, ModelCard
+from modelcard.card import FeatureKind, FeatureSpec, ModelCard, NumericStats
+from modelcard.text import unseen_words
 from runtime.predictor import Prediction
 from runtime.table import FeatureTable
 
@@ -159,27 +167,41 @@ class _Families:
             ["feature"],
             **options,
         )
+        self.text_length = prom.Summary(
+            f"{PREFIX}_input_text_length", "Lengths of text inputs, in characters", ["feature"], **options
+        )
+        self.text_length_decile = prom.Histogram(
+            f"{PREFIX}_input_text_length_decile",
+            "Training decile of each text input's length: -1 shorter than any in training, 0-9, 10 longer",
+            ["feature"],
+            buckets=DECILE_BUCKETS,
+            **options,
+        )
+        self.text_length_outside = prom.Counter(
+            f"{PREFIX}_input_text_length_outside_training_range",
+            "Text inputs shorter or longer than any the feature had in the training data",
+            ["feature"],
+            **options,
+        )
+        self.text_words = prom.Counter(f"{PREFIX}_input_text_words", "Words in text inputs", ["feature"], **options)
+        self.text_unseen_words = prom.Counter(
+            f"{PREFIX}_input_text_unseen_words",
+            "Words in text inputs that are not in the model card's vocabulary (training's words)",
+            ["feature"],
+            **options,
+        )
 
 
-class NumericWatcher:
-    """A number or integer feature: its values' sum and count, training decile, range and blanks."""
+class _Spread:
+    """Values against their training distribution: sum and count, training decile, and outside [min, max]."""
 
-    def __init__(self, spec: FeatureSpec, families: _Families) -> None:
-        assert spec.stats is not None
-        self.name = spec.name
-        self.inner_deciles = np.asarray(spec.stats.quantiles[1:-1])
-        self.low, self.high = spec.stats.min, spec.stats.max
-        self._value = families.value.labels(spec.name)
-        self._decile = families.decile.labels(spec.name)
-        self._outside = families.outside.labels(spec.name)
-        self._missing = families.missing.labels(spec.name)
+    def __init__(self, stats: NumericStats, value: Any, decile: Any, outside: Any) -> None:
+        self.inner_deciles = np.asarray(stats.quantiles[1:-1])
+        self.low, self.high = stats.min, stats.max
+        self._value, self._decile, self._outside = value, decile, outside
 
-    def observe_many(self, column: np.ndarray) -> None:
-        """A whole column at once (a batch: applied at once, its cost is per batch, not per row)."""
-        blank = np.isnan(column)
-        if blank.any():
-            self._missing.inc(int(blank.sum()))
-        values = column[~blank]
+    def observe_many(self, values: np.ndarray) -> None:
+        """Values present (no blanks), a whole column at once."""
         if values.size == 0:
             return
         self._value._sum.inc(float(values.sum()))
@@ -190,6 +212,59 @@ class NumericWatcher:
         outside = int(((values < self.low) | (values > self.high)).sum())
         if outside:
             self._outside.inc(outside)
+
+
+class NumericWatcher:
+    """A number or integer feature: its values' sum and count, training decile, range and blanks."""
+
+    def __init__(self, spec: FeatureSpec, families: _Families) -> None:
+        assert spec.stats is not None
+        self.name = spec.name
+        self._spread = _Spread(
+            spec.stats,
+            families.value.labels(spec.name),
+            families.decile.labels(spec.name),
+            families.outside.labels(spec.name),
+        )
+        self._missing = families.missing.labels(spec.name)
+
+    def observe_many(self, column: np.ndarray) -> None:
+        """A whole column at once (a batch: applied at once, its cost is per batch, not per row)."""
+        blank = np.isnan(column)
+        if blank.any():
+            self._missing.inc(int(blank.sum()))
+        self._spread.observe_many(column[~blank])
+
+
+class TextWatcher:
+    """A free-text feature: its values' lengths against training's, its words, those training never saw, blanks."""
+
+    def __init__(self, spec: FeatureSpec, families: _Families) -> None:
+        assert spec.text is not None
+        self.name = spec.name
+        self._spread = _Spread(
+            spec.text.chars,
+            families.text_length.labels(spec.name),
+            families.text_length_decile.labels(spec.name),
+            families.text_length_outside.labels(spec.name),
+        )
+        # Built once: every word of every value is looked up in it.
+        self.vocabulary = frozenset(spec.text.vocabulary)
+        self._words = families.text_words.labels(spec.name)
+        self._unseen_words = families.text_unseen_words.labels(spec.name)
+        self._missing = families.missing.labels(spec.name)
+
+    def observe_many(self, column: np.ndarray) -> None:
+        """A whole column at once."""
+        values = [value for value in column.tolist() if value is not None]
+        if len(values) < len(column):
+            self._missing.inc(len(column) - len(values))
+        self._spread.observe_many(np.fromiter(map(len, values), dtype=float, count=len(values)))
+        words, unseen = unseen_words(values, self.vocabulary)
+        if words:
+            self._words.inc(words)
+        if unseen:
+            self._unseen_words.inc(unseen)
 
 
 class CategoryWatcher:
@@ -215,6 +290,18 @@ class CategoryWatcher:
                 self._missing.inc(count)
             else:
                 self._series.get(value, self._other).inc(count)
+
+
+Watcher = NumericWatcher | TextWatcher | CategoryWatcher
+
+
+def watcher(spec: FeatureSpec, families: _Families) -> Watcher:
+    """The watcher for a feature's kind (not for unused features, which are not watched)."""
+    if spec.kind in (FeatureKind.NUMBER, FeatureKind.INTEGER):
+        return NumericWatcher(spec, families)
+    if spec.kind is FeatureKind.TEXT:
+        return TextWatcher(spec, families)
+    return CategoryWatcher(spec, families)
 
 
 class PredictionMetrics:
@@ -265,12 +352,8 @@ class PredictionMetrics:
         # Children resolved once: .labels() costs more than the increment itself on the hot path.
         self._predictions = {(c, s): predictions.labels(c, s) for c in card.class_names for s in SOURCES}
         self._confidence = {s: confidence.labels(s) for s in SOURCES}
-        self._watchers = [
-            NumericWatcher(spec, families)
-            if spec.kind in (FeatureKind.NUMBER, FeatureKind.INTEGER)
-            else CategoryWatcher(spec, families)
-            for spec in card.features
-        ]
+        # Unused features (the model never reads them) have no watcher: nothing is counted for them.
+        self._watchers = [watcher(spec, families) for spec in card.features if spec.kind is not FeatureKind.UNUSED]
         # Every series exists from the start, so rate() and absent() work before the first request.
         for endpoint in ("/prediction", "/predict_batch"):
             for kind in (*sorted(set(ERROR_KINDS.values())), "client", "internal"):

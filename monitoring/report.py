@@ -5,7 +5,8 @@ from __future__ import annotations
 import base64
 import html
 import json
-from dataclasses import asdict, dataclass
+import re
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ class DriftResult:
     classes: ClassMixDrift
     psi_threshold: float
     alpha: float
+    skipped: list[str] = field(default_factory=list)  # unused features: the model never reads them
 
     @property
     def drifted(self) -> bool:
@@ -44,7 +46,8 @@ def table(result: DriftResult) -> str:
     lines = [
         f"Model {result.model}: {result.live_rows} live rows from {result.window_start} to {result.window_end}, "
         f"against {result.reference_rows} training rows (PSI threshold {result.psi_threshold}, alpha {result.alpha} "
-        f"over {len(result.features)} features)",
+        f"over {len(result.features)} tests)",
+        *_skipped_line(result),
         "",
         f"{'feature':<{width}} {'PSI':>7} {'test':>11} {'stat':>8} {'p-value':>9} "
         f"{'training':>24} {'live':>24}  verdict",
@@ -64,6 +67,11 @@ def table(result: DriftResult) -> str:
         "DRIFT FOUND" if result.drifted else "No drift found",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _skipped_line(result: DriftResult) -> list[str]:
+    """The line naming the features not checked, if any."""
+    return [f"Not checked (the model never reads them): {', '.join(result.skipped)}"] if result.skipped else []
 
 
 def write_report(
@@ -126,7 +134,8 @@ def _save(figure: Any, axes: Any, drift: FeatureDrift, directory: Path) -> Path:
 
 
 def _file_safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "-" for c in name)
+    # "review (length)" becomes "review-length": one dash for each run of other characters.
+    return re.sub(r"[^\w.-]+", "-", name).strip("-")
 
 
 def _class_plot(mix: ClassMixDrift, directory: Path) -> Path:
@@ -169,8 +178,11 @@ tr.drift td{{background:#fde2e1}} img{{margin:.5em}}</style></head><body>
 <h1>{verdict}</h1>
 <p>Model <code>{html.escape(result.model)}</code>: {result.live_rows} live rows from {result.window_start} to
 {result.window_end}, against {result.reference_rows} training rows. A feature drifts when its PSI is at least
-{result.psi_threshold} or its test's p-value is below {result.alpha} divided by the number of features
-(Kolmogorov-Smirnov for numbers, chi-squared for categories and booleans).</p>
+{result.psi_threshold} or its test's p-value is below {result.alpha} divided by the number of tests
+(Kolmogorov-Smirnov for numbers and text lengths, chi-squared for categories and booleans). A text feature's
+new words drift when a one-sided binomial test finds more than the card's baseline at that level and the rise
+is at least a small effect (Cohen's h 0.2, the statistic shown); their PSI is shown, not used.</p>
+{"".join(f"<p>{html.escape(line)}</p>" for line in _skipped_line(result))}
 <table><tr><th>feature</th><th>PSI</th><th>test</th><th>statistic</th><th>p-value</th><th>training</th><th>live</th>
 <th>verdict</th></tr>{rows}</table>
 <p>Class mix PSI {result.classes.psi:.3f} ({"DRIFT" if result.classes.drifted else "ok"}).</p>

@@ -1,8 +1,8 @@
 """A text cell (of a CSV upload or a CSV request body) as its feature's JSON value, one way for every reader.
 
-Cells are read by their feature's kind: text as a category, a number, a whole number, or a boolean
-(true/false, yes/no, 1/0); an empty cell is a blank. The value is then checked by the API's own schema,
-like any JSON value.
+Cells are read by their feature's kind: text as a category, free text or an unused column's value (as
+written), a number, a whole number, or a boolean (true/false, yes/no, 1/0); an empty cell is a blank (an empty
+text where free text has no blanks). The value is then checked by the API's own schema, like any JSON value.
 """
 
 from __future__ import annotations
@@ -25,6 +25,10 @@ class CellError(ValueError):
 
 def cell_value(spec: FeatureSpec, text: str) -> Any:
     """The cell as `spec`'s JSON value (None when empty); CellError when it is no value of that kind."""
+    if spec.kind is FeatureKind.TEXT and not text.strip():
+        return None if spec.nullable else ""  # a CSV cannot tell a blank from an empty text: the one allowed
+    if spec.kind in (FeatureKind.TEXT, FeatureKind.UNUSED):
+        return text if text.strip() else None  # a person's words, or an identifier: kept as written
     text = text.strip()
     if not text:
         return None

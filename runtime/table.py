@@ -6,7 +6,9 @@ to scikit-learn (`to_frame`, with the training dtypes) or to ONNX (`onnx_inputs`
 the prediction log writes its columns, and the metrics count them. Each column is one numpy array:
 
 - number, integer, boolean: float64, NaN where missing (a boolean is 0.0 or 1.0);
-- category: an object array of str, None where missing.
+- category and text: an object array of str, None where missing;
+- unused (a column the model never reads): an object array of the JSON values as sent, None where missing.
+  The model is handed the card's placeholder in its place (`to_frame`, `onnx_inputs`); the log keeps the values.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ class FeatureTable:
     rows: int
     # Some category is blank (None): ONNX takes text blanks as "", so only then does it need a converted copy.
     blank_categories: bool = True
+    # The features the model never reads: fed as placeholders, their columns kept for the log alone.
+    unused: frozenset[str] = frozenset()
 
     @classmethod
     def from_frame(cls, features: Sequence[FeatureSpec], frame: pd.DataFrame) -> FeatureTable:
@@ -44,14 +48,15 @@ class FeatureTable:
         for spec in features:
             column = frame[spec.name]
             missing = column.isna().to_numpy()
-            if spec.kind is FeatureKind.CATEGORY:
+            if spec.kind in OBJECT_KINDS:
                 values = column.astype(object).to_numpy(dtype=object).copy()
                 values[missing] = None
-                columns[spec.name] = np.array([None if v is None else str(v) for v in values], dtype=object)
+                plain = str if spec.kind is not FeatureKind.UNUSED else _json_scalar
+                columns[spec.name] = np.array([None if v is None else plain(v) for v in values], dtype=object)
             else:
                 numbers = pd.to_numeric(column.astype(object).where(~missing, np.nan), errors="coerce")
                 columns[spec.name] = numbers.to_numpy(dtype=np.float64)
-        return cls(columns, len(frame))
+        return cls(columns, len(frame), unused=unused_names(features))
 
     def to_frame(self, features: Sequence[FeatureSpec]) -> pd.DataFrame:
         """A DataFrame with the training dtypes, as the notebook's own model saw its data."""
@@ -62,7 +67,11 @@ class FeatureTable:
     def onnx_inputs(self, input_types: Mapping[str, str]) -> dict[str, np.ndarray]:
         """One (rows, 1) array per ONNX input, typed as the compiled model declares it."""
         return {
-            name: _onnx_column(self.columns[name], kind, self.blank_categories).reshape(-1, 1)
+            name: (
+                _onnx_placeholder(kind, self.rows)
+                if name in self.unused
+                else _onnx_column(self.columns[name], kind, self.blank_categories)
+            ).reshape(-1, 1)
             for name, kind in input_types.items()
         }
 
@@ -79,14 +88,16 @@ class FeatureTable:
 class TableBuilder:
     """Makes FeatureTables for one model's features: made once, then used for every request.
 
-    All numeric columns come from one float64 array and all category columns from one object array, built
-    column-major so each column is a contiguous view: two numpy calls per request instead of one per feature.
+    All numeric columns come from one float64 array and all text columns (category, text, unused) from one object
+    array, built column-major so each column is a contiguous view: two numpy calls per request instead of one
+    per feature.
     """
 
     def __init__(self, features: Sequence[FeatureSpec]) -> None:
         self.names = [spec.name for spec in features]
-        self._numeric = [(i, spec.name) for i, spec in enumerate(features) if spec.kind is not FeatureKind.CATEGORY]
-        self._category = [(i, spec.name) for i, spec in enumerate(features) if spec.kind is FeatureKind.CATEGORY]
+        self._numeric = [(i, spec.name) for i, spec in enumerate(features) if spec.kind not in OBJECT_KINDS]
+        self._category = [(i, spec.name) for i, spec in enumerate(features) if spec.kind in OBJECT_KINDS]
+        self._unused = unused_names(features)
 
     def from_rows(self, rows: Sequence[Sequence[Any]]) -> FeatureTable:
         """Validated rows, each its values in the features' order (None for a blank), as a table."""
@@ -103,12 +114,21 @@ class TableBuilder:
             # In Python, not numpy: an elementwise comparison of an object array cost more than the rest here.
             blank = any(None in row_values for row_values in values)
             columns.update((name, texts[:, j]) for j, (_, name) in enumerate(self._category))
-        return FeatureTable({name: columns[name] for name in self.names}, len(rows), blank)
+        return FeatureTable({name: columns[name] for name in self.names}, len(rows), blank, self._unused)
+
+
+# The kinds whose columns hold Python objects (text, or an unused column's values as sent), not float64.
+OBJECT_KINDS = frozenset({FeatureKind.CATEGORY, FeatureKind.TEXT, FeatureKind.UNUSED})
+
+
+def unused_names(features: Sequence[FeatureSpec]) -> frozenset[str]:
+    """The features the model never reads."""
+    return frozenset(spec.name for spec in features if spec.kind is FeatureKind.UNUSED)
 
 
 def json_values(spec: FeatureSpec) -> Callable[[np.ndarray], list[Any]]:
     """The function that turns one of `spec`'s columns into JSON values (choose it once, call it per row)."""
-    if spec.kind is FeatureKind.CATEGORY:
+    if spec.kind in OBJECT_KINDS:
         return list
     if spec.kind is FeatureKind.INTEGER:
         return _integers
@@ -134,7 +154,9 @@ def _series(spec: FeatureSpec, column: np.ndarray) -> Any:
     import pandas as pd
 
     dtype = spec.dtype
-    if spec.kind is FeatureKind.CATEGORY:
+    if spec.kind is FeatureKind.UNUSED:
+        return pd.Series([spec.placeholder] * len(column), dtype=dtype)
+    if spec.kind in (FeatureKind.CATEGORY, FeatureKind.TEXT):
         if dtype == "category":
             return pd.Categorical(column, categories=spec.dtype_categories or sorted(spec.categories or {}))
         if dtype == "object":
@@ -153,6 +175,21 @@ def _series(spec: FeatureSpec, column: np.ndarray) -> Any:
     if spec.kind is FeatureKind.INTEGER:
         return pd.Series(column).astype(dtype)  # a nullable dtype such as Int64: NaN becomes <NA>
     return column.astype(dtype)
+
+
+def _json_scalar(value: Any) -> Any:
+    """A training frame's value as the JSON scalar a request would send: numpy's as Python's, a date as text."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    return value if isinstance(value, str | int | float | bool) else str(value)
+
+
+def _onnx_placeholder(onnx_type: str, rows: int) -> np.ndarray:
+    """An input the model never reads, filled with a constant of its type."""
+    if onnx_type == ONNX_STRING:
+        return np.full(rows, "", dtype=object)
+    dtypes = {ONNX_INT64: np.int64, ONNX_FLOAT: np.float32}
+    return np.zeros(rows, dtype=dtypes.get(onnx_type, np.float64))
 
 
 def _onnx_column(column: np.ndarray, onnx_type: str, blanks: bool) -> np.ndarray:

@@ -92,3 +92,12 @@ def bank_marketing_tag(bentoml_home: Path, tmp_path_factory: pytest.TempPathFact
 
     notebook = NOTEBOOKS / "bank_marketing.ipynb"
     return str(train(TrainOptions(notebook=notebook, output_dir=tmp_path_factory.mktemp("bank"))))
+
+
+@pytest.fixture(scope="session")
+def product_reviews_tag(bentoml_home: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The product-reviews example notebook (free text and an identifier) trained once into the session's store."""
+    from train.pipeline import NOTEBOOKS, TrainOptions, train
+
+    notebook = NOTEBOOKS / "product_reviews.ipynb"
+    return str(train(TrainOptions(notebook=notebook, output_dir=tmp_path_factory.mktemp("reviews"))))

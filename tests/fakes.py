@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from modelcard.card import ClassMetrics, FeatureKind, FeatureSpec, Lineage, Metrics, ModelCard, NumericStats
+from modelcard.card import ClassMetrics, FeatureKind, FeatureSpec, Lineage, Metrics, ModelCard, NumericStats, TextStats
 from runtime.table import FeatureTable, TableBuilder
 from serving.codecs import record_rows
 
@@ -148,3 +148,34 @@ class FixedRuntime:
 def table_of(features: Sequence[FeatureSpec], records: Sequence[Mapping[str, Any]]) -> FeatureTable:
     """{feature name: value} records as the table a request for them becomes (as the UI's records do)."""
     return TableBuilder(features).from_rows(record_rows(records, features))
+
+
+def spread(low: float, high: float) -> NumericStats:
+    """Statistics with deciles evenly spaced over [low, high]."""
+    span = high - low
+    return NumericStats(
+        min=low, max=high, mean=(low + high) / 2, std=span / 4, quantiles=[low + span * i / 10 for i in range(11)]
+    )
+
+
+def text_feature(name: str, vocabulary: list[str], chars: NumericStats, unseen_word_share: float) -> FeatureSpec:
+    """A free-text feature whose training words are `vocabulary` and whose lengths were `chars`."""
+    return FeatureSpec(
+        name=name,
+        kind=FeatureKind.TEXT,
+        dtype="object",
+        nullable=True,
+        text=TextStats(
+            chars=chars,
+            words=spread(1, 20),
+            max_chars=1000,
+            vocabulary=vocabulary,
+            unseen_word_share=unseen_word_share,
+            samples=[],
+        ),
+    )
+
+
+def unused_feature(name: str) -> FeatureSpec:
+    """A column the model never reads, such as an identifier."""
+    return FeatureSpec(name=name, kind=FeatureKind.UNUSED, dtype="object", nullable=True, placeholder="c-0")

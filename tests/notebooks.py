@@ -166,12 +166,33 @@ model.fit(X_train, y_train)
 """
 
 
+ADD_DAY = (
+    "import pandas as pd\n"
+    "X_train = X_train.assign(day=pd.Timestamp('2026-01-01'))\n"
+    "X_test = X_test.assign(day=pd.Timestamp('2026-01-02'))"
+)
+
+
+READ_EVERY_COLUMN = (
+    "from sklearn.ensemble import RandomForestClassifier\n"
+    "from sklearn.pipeline import make_pipeline\n"
+    "from sklearn.preprocessing import FunctionTransformer\n"
+    "def measurements(frame):\n"
+    "    return frame.drop(columns='day')\n"
+    "forest = RandomForestClassifier(n_estimators=20, random_state=1)\n"
+    "model = make_pipeline(FunctionTransformer(measurements), forest)\n"
+    "model.fit(X_train, y_train)"
+)
+
+
 def datetime_column(folder: Path) -> Path:
-    add = (
-        "X_train = X_train.assign(day=pd.Timestamp('2026-01-01'))\n"
-        "X_test = X_test.assign(day=pd.Timestamp('2026-01-02'))"
-    )
-    return write_notebook(folder, "datetime_column", LOAD_IRIS, "import pandas as pd\n" + add, FIT_ON_MEASUREMENTS)
+    """A date the model may read: its first step is the notebook's own function, which sees every column."""
+    return write_notebook(folder, "datetime_column", LOAD_IRIS, ADD_DAY, READ_EVERY_COLUMN)
+
+
+def dropped_datetime_column(folder: Path) -> Path:
+    """A date beside the measurements that the ColumnTransformer never selects: the model never reads it."""
+    return write_notebook(folder, "dropped_datetime_column", LOAD_IRIS, ADD_DAY, FIT_ON_MEASUREMENTS)
 
 
 def mixed_object_column(folder: Path) -> Path:
@@ -179,7 +200,8 @@ def mixed_object_column(folder: Path) -> Path:
         "X_train = X_train.assign(code=[1 if i % 2 else 'a' for i in range(len(X_train))])\n"
         "X_test = X_test.assign(code='a')"
     )
-    return write_notebook(folder, "mixed_object_column", LOAD_IRIS, add, FIT_ON_MEASUREMENTS)
+    fit = READ_EVERY_COLUMN.replace("columns='day'", "columns='code'")
+    return write_notebook(folder, "mixed_object_column", LOAD_IRIS, add, fit)
 
 
 def raises_on_a_row(folder: Path) -> Path:
@@ -282,3 +304,49 @@ def strict_encoder(folder: Path) -> Path:
     """The mixed data with an encoder that refuses what it never saw (OneHotEncoder's default)."""
     strict = FIT_MIXED.replace('OneHotEncoder(handle_unknown="ignore")', "OneHotEncoder()")
     return write_notebook(folder, "strict_encoder", LOAD_MIXED, strict)
+
+
+LOAD_REVIEWS = """\
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+rng = np.random.default_rng(7)
+good = ["works well", "great value", "love it", "sturdy and fast", "exactly as described"]
+bad = ["broke quickly", "waste of money", "arrived damaged", "too slow", "stopped working"]
+filler = ["for my kitchen", "after a week", "as a gift", "on day one", "for the price", "out of the box"]
+n = 600
+liked = rng.random(n) < 0.5
+text = [f"{rng.choice(good if l else bad)} {rng.choice(filler)} #{i}" for i, l in enumerate(liked)]
+X = pd.DataFrame({
+    "order_ref": [f"ORD-{i:05d}" for i in range(n)],
+    "note": text,
+    "shop": rng.choice(["north", "south", "east"], n),
+    "price": rng.uniform(5, 80, n).round(2),
+})
+y = np.where(liked ^ (rng.random(n) < 0.05), "liked", "disliked")
+X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, stratify=y, random_state=1)
+"""
+
+FIT_REVIEWS = """\
+from sklearn.compose import ColumnTransformer
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder
+prep = ColumnTransformer(
+    [("words", TfidfVectorizer(), "note"), ("shop", OneHotEncoder(handle_unknown="ignore"), ["shop"]),
+     ("price", "passthrough", ["price"])],
+    remainder="drop",
+)
+model = Pipeline([("prep", prep), ("clf", LogisticRegression(max_iter=1000))]).fit(X_train, y_train)
+"""
+
+
+def reviews(folder: Path) -> Path:
+    """Free text read by a vectorizer, an order reference the ColumnTransformer drops, a category and a price."""
+    return write_notebook(folder, "reviews", LOAD_REVIEWS, FIT_REVIEWS)
+
+
+def reviews_declaring_a_read_column(folder: Path) -> Path:
+    """The reviews, with `model_card` calling the price (which the model reads) unused."""
+    return write_notebook(folder, "reviews_declared", LOAD_REVIEWS, FIT_REVIEWS, "model_card = {'unused': ['price']}")

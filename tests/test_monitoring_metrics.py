@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry, Histogram
 
+from modelcard.card import FeatureKind, FeatureSpec, ModelCard
 from monitoring.metrics import PredictionMetrics, error_kind, observe_many
 from runtime.predictor import Prediction
 from runtime.table import FeatureTable
-from tests.fakes import CHURN_ROW, CLASSES, FEATURES, make_card, make_churn_card, table_of
+from tests.fakes import (
+    CHURN_ROW,
+    CLASSES,
+    FEATURES,
+    make_card,
+    make_churn_card,
+    number,
+    spread,
+    table_of,
+    text_feature,
+    unused_feature,
+)
 
 
 def _prediction(class_name: str, probability: float) -> Prediction:
@@ -155,7 +168,6 @@ def test_categories_booleans_and_blanks_are_counted_by_value(registry: Collector
 
 
 def test_category_series_are_bounded() -> None:
-    from modelcard.card import FeatureKind, FeatureSpec
 
     many = {f"value-{i:03d}": 100 - i for i in range(80)}
     card = make_churn_card().model_copy(
@@ -275,3 +287,80 @@ def test_an_idle_worker_flushes_nothing_until_something_is_counted(registry: Col
     assert len(flushes) == 1
     assert registry.get_sample_value("classifier_predictions_total", {"class": "setosa", "source": "api"}) == 1
     monitor.close()
+
+
+def review_card() -> ModelCard:
+    """A card with a number, a review (lengths 10 to 100 in training) and a customer id the model never reads."""
+    review = text_feature("review", ["the", "product", "is", "good", "bad"], spread(10, 100), 0.1)
+    features = [number("stars", 1, 5, integer=True), review, unused_feature("customer_id")]
+    return make_churn_card().model_copy(update={"features": features})
+
+
+REVIEWS: list[dict[str, Any]] = [
+    {"stars": 4, "review": "The product is good", "customer_id": "c-1"},  # 19 characters, 4 words, none new
+    {"stars": 1, "review": "Terrible delivery, bad", "customer_id": 17},  # 22 characters, 3 words, 2 new
+    {"stars": 3, "review": None, "customer_id": None},  # a blank
+    {"stars": 5, "review": "ok", "customer_id": True},  # 2 characters, shorter than any in training; 1 new word
+]
+YES = Prediction("yes", 0.8, {"no": 0.2, "yes": 0.8})
+
+
+def test_text_is_counted_by_length_words_and_new_words(registry: CollectorRegistry) -> None:
+    card = review_card()
+    metrics = PredictionMetrics(card, "reviews:test", "sklearn", registry=registry)
+    metrics.observe("batch", table_of(card.features, REVIEWS), [YES] * len(REVIEWS))
+    count = registry.get_sample_value
+    review = {"feature": "review"}
+    assert count("classifier_input_text_length_count", review) == 3
+    assert count("classifier_input_text_length_sum", review) == 19 + 22 + 2
+    # Training lengths 10 to 100 have inner deciles 19, 28, ...: 19 and 22 lie in decile 1, 2 below the minimum.
+    assert count("classifier_input_text_length_decile_bucket", {**review, "le": "-0.5"}) == 1
+    assert count("classifier_input_text_length_decile_bucket", {**review, "le": "0.5"}) == 1
+    assert count("classifier_input_text_length_decile_bucket", {**review, "le": "1.5"}) == 3
+    assert count("classifier_input_text_length_outside_training_range_total", review) == 1
+    assert count("classifier_input_text_words_total", review) == 8
+    assert count("classifier_input_text_unseen_words_total", review) == 3
+    assert count("classifier_input_missing_total", review) == 1
+    # The text's length is not a number's value: the numeric families hold the stars alone.
+    assert set(_samples(registry, "classifier_input_value_count")) == {(("feature", "stars"),)}
+
+
+def test_unused_and_text_features_get_no_category_series(registry: CollectorRegistry) -> None:
+    card = review_card()
+    metrics = PredictionMetrics(card, "reviews:test", "sklearn", registry=registry)
+    metrics.observe("batch", table_of(card.features, REVIEWS), [YES] * len(REVIEWS))
+    metrics.flush()
+    named = {
+        (sample.name, sample.labels.get("feature"))
+        for metric in registry.collect()
+        for sample in metric.samples
+        if "feature" in sample.labels
+    }
+    assert not any(feature == "customer_id" for _, feature in named)
+    assert {feature for name, feature in named if name == "classifier_input_unseen_category_total"} == set()
+    assert {feature for name, feature in named if name == "classifier_input_category_total"} == set()
+    assert {feature for name, feature in named if name == "classifier_input_missing_total"} == {"stars", "review"}
+
+
+def test_text_series_exist_before_the_first_request(registry: CollectorRegistry) -> None:
+    PredictionMetrics(review_card(), "reviews:test", "sklearn", registry=registry)
+    for name in ("classifier_input_text_words_total", "classifier_input_text_unseen_words_total"):
+        assert registry.get_sample_value(name, {"feature": "review"}) == 0, name
+
+
+def test_single_text_predictions_flushed_together_count_as_a_batch() -> None:
+    card = review_card()
+    singles, batch = CollectorRegistry(), CollectorRegistry()
+    one_by_one = PredictionMetrics(card, "reviews:test", "sklearn", registry=singles)
+    for row in REVIEWS:
+        one_by_one.observe("api", table_of(card.features, [row]), [YES])
+    one_by_one.flush()
+    PredictionMetrics(card, "reviews:test", "sklearn", registry=batch).observe(
+        "api", table_of(card.features, REVIEWS), [YES] * len(REVIEWS)
+    )
+    compared = 0
+    for metric in singles.collect():
+        for sample in metric.samples:
+            assert batch.get_sample_value(sample.name, sample.labels) == pytest.approx(sample.value), sample
+            compared += sample.name.startswith("classifier_input_text_")
+    assert compared > 10

@@ -181,6 +181,7 @@ def test_the_model_is_named_after_its_notebook_by_default(tmp_path: Path, capsys
         (notebooks.unfitted, [], 4, "is not fitted"),
         (notebooks.numpy_features, [], 4, "must be a pandas DataFrame"),
         (notebooks.datetime_column, [], 4, "column `day` has dtype datetime64"),
+        (notebooks.reviews_declaring_a_read_column, [], 4, "`price` is replaced by a training value"),
         (notebooks.mixed_object_column, [], 4, "column `code` mixes value types (int, str)"),
         (notebooks.raises_on_a_row, [], 4, "the model raised on test row 3"),
         (notebooks.helper_module, [], 4, "ModuleNotFoundError: No module named 'iris_helpers'"),

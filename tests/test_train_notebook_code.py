@@ -105,17 +105,31 @@ def test_bounds_never_cross_zero_for_a_feature_never_negative() -> None:
 
 def test_the_notebook_sets_a_features_accepted_range() -> None:
     column = pd.Series([1.0, 2.0, 3.0], name="length")
-    spec = describe_column("length", column, 1.0, {"lower": 0.5, "upper": 100.0})
+    spec = describe_column("length", column, column, 1.0, {"lower": 0.5, "upper": 100.0})
     assert (spec.lower, spec.upper) == (0.5, 100.0)
     with pytest.raises(ModelCheckFailed, match="gives `colour` a range, but it is a category"):
-        describe_column("colour", pd.Series(["red", "blue"]), 1.0, {"upper": 3})
+        describe_column("colour", pd.Series(["red", "blue"]), pd.Series(["red"]), 1.0, {"upper": 3})
 
 
 def test_a_category_with_many_values_is_warned_about(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="train.features")
-    ids = pd.Series([f"customer-{i}" for i in range(500)], dtype="str")
-    describe_column("customer_id", ids, 1.0, {})
-    assert "Column `customer_id` has 500 different values (100% of its rows)" in caplog.text
+    shops = pd.Series([f"shop-{i % 150}" for i in range(600)], dtype="str")
+    assert describe_column("shop", shops, shops, 1.0, {}).kind is FeatureKind.CATEGORY
+    assert "Column `shop` has 150 different values (25% of its rows)" in caplog.text
     caplog.clear()
-    describe_column("plan", pd.Series(["basic", "pro"] * 50, dtype="str"), 1.0, {})
+    plans = pd.Series(["basic", "pro"] * 50, dtype="str")
+    describe_column("plan", plans, plans, 1.0, {})
     assert caplog.text == ""
+
+
+def test_text_with_mostly_distinct_values_is_free_text_not_an_enum(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="train.features")
+    ids = pd.Series([f"customer-{i}" for i in range(500)], dtype="str")
+    spec = describe_column("customer_id", ids, ids.head(50), 1.0, {})
+    assert (spec.kind, spec.categories) == (FeatureKind.TEXT, None) and spec.text is not None
+    assert (spec.text.chars.min, spec.text.chars.max, spec.text.words.max) == (10.0, 12.0, 2.0)
+    assert spec.text.unseen_word_share == 0.0  # the test rows' words are training's
+    assert caplog.text == ""
+    assert describe_column("customer_id", ids, ids, 1.0, {}, as_category=True).kind is FeatureKind.CATEGORY
+    as_category = pd.Series(ids, dtype="category")
+    assert describe_column("customer_id", as_category, as_category, 1.0, {}).kind is FeatureKind.CATEGORY

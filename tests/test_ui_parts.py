@@ -7,20 +7,33 @@ from pathlib import Path
 import gradio as gr
 import pytest
 from gradio.utils import get_upload_folder
+from pydantic import ValidationError
 
-from modelcard.card import ModelCard
-from modelcard.schema import features_model
+from modelcard.card import FeatureKind, FeatureSpec, ModelCard, NumericStats, TextStats
+from modelcard.schema import MAX_UNUSED_CHARS, features_model
 from runtime.predictor import Predictor
-from tests.fakes import CHURN_ROW, CONTRACTS, FEATURES, SETOSA, FixedRuntime, make_card, make_churn_card, table_of
+from tests.fakes import (
+    CHURN_ROW,
+    CONTRACTS,
+    FEATURES,
+    SETOSA,
+    FixedRuntime,
+    category,
+    make_card,
+    make_churn_card,
+    number,
+    table_of,
+)
 from ui.app import ModelSummary, build_ui
 from ui.batch import BatchFileError, read_batch_csv
 from ui.card_view import confusion_table, feature_table, metrics_table, per_class_table
 from ui.files import UiFiles
-from ui.form import BLANK, FormError, element_id, form_inputs, read_form
+from ui.form import BLANK, FeatureInput, FormError, element_id, form_inputs, read_form
 from ui.picture import (
     MIN_ROWS_PER_CELL,
     most_telling_choice,
     most_telling_pair,
+    numeric_features,
     training_cells,
     training_scatter,
     what_if,
@@ -218,3 +231,221 @@ def test_the_card_tab_names_a_search_and_the_notebooks_own_code() -> None:
     )
     line = _search_line(card.model_copy(update={"search": search}))
     assert "`GridSearchCV` over 6 candidates: classify__C=1.0, cross-validated roc_auc 0.8312" in line
+
+
+# A card with free text and a column the model never reads, beside a number and a category.
+REVIEW = 'Slow, "very" slow,\nthen fixed'
+TICKET_ROW = {"ticket_id": 1234, "tenure": 12, "review": REVIEW, "reply": None, "contract": "two_year"}
+
+
+def _stats(low: float, high: float) -> NumericStats:
+    return NumericStats(
+        min=low, max=high, mean=(low + high) / 2, std=1.0, quantiles=[low + (high - low) * i / 10 for i in range(11)]
+    )
+
+
+def _text(name: str, *, nullable: bool, max_chars: int) -> FeatureSpec:
+    stats = TextStats(
+        chars=_stats(20, 380),
+        words=_stats(4, 60),
+        max_chars=max_chars,
+        vocabulary=["slow", "fixed"],
+        unseen_word_share=0.1,
+        samples=["The app froze,\nthen it was fine " + "again " * 40],
+    )
+    return FeatureSpec(name=name, kind=FeatureKind.TEXT, dtype="object", nullable=nullable, missing=1, text=stats)
+
+
+def make_ticket_card() -> ModelCard:
+    """Support tickets: an identifier the model never reads (with numeric stats, to be ignored), two texts."""
+    unused = FeatureSpec(
+        name="ticket_id", kind=FeatureKind.UNUSED, dtype="int64", nullable=True, placeholder=1001, stats=_stats(1, 9)
+    )
+    features = [
+        unused,
+        number("tenure", 0, 72, integer=True),
+        _text("review", nullable=False, max_chars=500),
+        _text("reply", nullable=True, max_chars=2000),
+        category("contract", CONTRACTS),
+    ]
+    other = {**TICKET_ROW, "ticket_id": 7, "review": "fine", "reply": "thanks", "contract": "month-to-month"}
+    return make_churn_card().model_copy(
+        update={
+            "features": features,
+            "examples": [{**TICKET_ROW, "label": "yes"}],
+            "reference": [{**TICKET_ROW, "label": "yes"}, {**other, "label": "no"}],
+        }
+    )
+
+
+def _ticket_inputs() -> dict[str, FeatureInput]:
+    return {field.spec.name: field for field in form_inputs(make_ticket_card().features)}
+
+
+def test_text_gets_a_text_area_and_unused_an_optional_box() -> None:
+    inputs = _ticket_inputs()
+    with gr.Blocks():
+        review = inputs["review"].component(REVIEW)
+        reply = inputs["reply"].component(None)
+        ticket = inputs["ticket_id"].component(1234)
+    assert isinstance(review, gr.Textbox) and isinstance(reply, gr.Textbox) and isinstance(ticket, gr.Textbox)
+    assert review.max_length == 500 and reply.max_length == 2000
+    assert review.lines == 3 and review.max_lines is not None and review.max_lines > review.lines  # median 200 chars
+    assert review.value == REVIEW and reply.value == ""
+    assert review.placeholder is not None and review.placeholder.startswith("e.g. The app froze, then it was fine")
+    assert len(review.placeholder) <= 125 and "\n" not in review.placeholder
+    assert review.info == "free text, up to 500 characters"
+    assert reply.info == "free text, up to 2,000 characters; leave empty for a blank"
+    assert ticket.lines == 1 and ticket.max_lines == 1 and ticket.value == "1234"
+    assert ticket.max_length == MAX_UNUSED_CHARS and ticket.placeholder == "e.g. 1001"
+    assert ticket.label == "ticket id (optional)"
+    assert ticket.info == "not used by the model; kept in the prediction log"
+
+
+def test_text_and_unused_values_read_back_as_the_api_takes_them() -> None:
+    card = make_ticket_card()
+    inputs = form_inputs(card.features)
+    shown = [field.shown(TICKET_ROW[field.spec.name]) for field in inputs]
+    assert shown == ["1234", 12, REVIEW, "", "two_year"]
+    row = read_form(inputs, shown)
+    # The identifier comes back as typed (text); the text as written, line break, quotes and commas kept.
+    assert row == {**TICKET_ROW, "ticket_id": "1234"}
+    features_model(card).model_validate({name: value for name, value in row.items() if value is not None})
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "value"),
+    [
+        ("review", "", ""),  # required text left empty: the empty text, which the API takes
+        ("review", "  \n ", ""),
+        ("review", BLANK, BLANK),  # typed, not chosen: text like any other
+        ("reply", "", None),  # blanks accepted: a blank
+        ("reply", None, None),
+        ("reply", "  ok  ", "  ok  "),
+        ("ticket_id", "", None),  # never required
+        ("ticket_id", "A-17", "A-17"),
+        ("ticket_id", "0042", "0042"),  # as typed, never read as a number
+    ],
+)
+def test_blank_text_and_unused_inputs(name: str, raw: str | None, value: str | None) -> None:
+    card = make_ticket_card()
+    field = _ticket_inputs()[name]
+    assert field.read(raw) == value
+    record = {**TICKET_ROW, name: value}
+    features_model(card).model_validate({key: v for key, v in record.items() if v is not None})
+
+
+def test_text_longer_than_the_card_allows_is_refused_by_the_schema() -> None:
+    with pytest.raises(ValidationError, match="at most 500 characters"):
+        features_model(make_ticket_card()).model_validate({**TICKET_ROW, "review": "x" * 501, "reply": "ok"})
+
+
+def test_text_and_unused_flag_and_read_back_as_gradio_stores_them() -> None:
+    inputs = _ticket_inputs()
+    with gr.Blocks():
+        review, ticket = inputs["review"].component(None), inputs["ticket_id"].component(None)
+    assert review.read_from_flag(review.flag(REVIEW)) == REVIEW
+    assert ticket.read_from_flag(ticket.flag("1234")) == "1234"
+
+
+def _fn(blocks: gr.Blocks, api_name: str):  # noqa: ANN202
+    """The Python function behind one of the page's events."""
+    return next(fn.fn for fn in blocks.fns.values() if fn.api_name == api_name)
+
+
+def _ticket_ui(tmp_path: Path) -> tuple[gr.Blocks, list[list[dict]], UiFiles]:
+    card = make_ticket_card()
+    predictor = Predictor("m:v1", card, FixedRuntime([0.3, 0.7]))
+    sent: list[list[dict]] = []
+
+    def predict(records: list[dict]) -> list:
+        sent.append(records)
+        return predictor.predict(table_of(card.features, records))
+
+    files = UiFiles(tmp_path, max_age_s=60)
+    return build_ui(card, ModelSummary("m:v1", "2026-01-01T00:00:00", "fixed"), predict, 10, files), sent, files
+
+
+def test_the_examples_fill_the_form_and_predict_with_the_text(tmp_path: Path) -> None:
+    blocks, sent, _ = _ticket_ui(tmp_path)
+    (dataset,) = [c for c in blocks.config["components"] if c["type"] == "dataset"]
+    (sample,) = dataset["props"]["samples"]
+    assert sample == ["1234", 12, REVIEW, "", "two_year"]
+    loaded = _fn(blocks, "load_example")((0, sample))  # the Dataset gives (index, sample) on a click
+    values = [update["value"] if isinstance(update, dict) else update for update in loaded]
+    assert values == sample
+    probabilities, verdict, bars = _fn(blocks, "predict")(*values)
+    row, *what_ifs = sent  # the row, then the what-if picture's rows (`explore` defaults to `predict` here)
+    assert row == [{**TICKET_ROW, "ticket_id": "1234"}]
+    assert "yes" in verdict and probabilities == {"no": 0.3, "yes": 0.7}
+    assert sorted(set(bars["contract"])) == sorted(CONTRACTS)
+    assert [r["review"] for r in what_ifs[0]] == [REVIEW] * len(CONTRACTS)
+
+
+def test_the_card_describes_text_and_unused_features() -> None:
+    table = feature_table(make_ticket_card()).set_index("feature")
+    review, ticket = table.loc["review"], table.loc["ticket id"]
+    assert review["kind"] == "text"
+    assert review["in training"].startswith("free text, median 200 characters (20 to 380), 32 words; e.g. “The app")
+    assert review["in training"].endswith("…”") and "\n" not in review["in training"]
+    assert review["accepted"] == "any text up to 500 characters, empty included"
+    assert table.loc["reply", "accepted"] == "any text up to 2,000 characters, empty included; or blank"
+    assert ticket["kind"] == "unused" and ticket["in training"] == "not used by the model; kept in the prediction log"
+    assert ticket["accepted"] == "any value, or none (never required)"
+
+
+def test_text_and_unused_are_never_axes_or_choices() -> None:
+    card = make_ticket_card()
+    assert numeric_features(card) == ["tenure"] and most_telling_pair(card) is None
+    assert (most_telling_choice(card) or card.features[0]).name == "contract"
+    with_categories = card.model_copy(
+        update={"features": [spec.model_copy(update={"categories": {"A": 2}}) for spec in card.features[:4]]}
+    )
+    assert most_telling_choice(with_categories) is None  # an identifier's values are no choice either
+    predictor = Predictor("m", card, FixedRuntime([0.3, 0.7]))
+    rows: list[dict] = []
+
+    def explore(records: list[dict]) -> list:
+        rows.extend(records)
+        return predictor.predict(table_of(card.features, records))
+
+    what_if(card, card.feature("contract"), {**TICKET_ROW, "ticket_id": "1234"}, explore)
+    assert [row["contract"] for row in rows] == list(CONTRACTS)
+    assert all(row["review"] == REVIEW and row["ticket_id"] == "1234" and row["reply"] is None for row in rows)
+
+
+def test_with_two_numbers_the_axes_skip_text_and_unused() -> None:
+    card = make_ticket_card()
+    features = [*card.features, number("charges", 18.0, 120.0)]
+    reference = [{**row, "charges": 50.0 + i} for i, row in enumerate(card.reference)]
+    both = card.model_copy(update={"features": features, "reference": reference})
+    assert set(most_telling_pair(both) or ()) == {"tenure", "charges"}
+
+
+TICKET_CSV = (
+    "ticket_id,tenure,review,reply,contract,source\n"
+    'A-17,12,"Slow, ""very"" slow,\nthen fixed",,two_year,mail\n'
+    '0042,3,ok,"thanks, bye",month-to-month,web\n'
+)
+
+
+def test_a_csv_with_text_and_an_unused_column_reads_as_written(tmp_path: Path) -> None:
+    frame, records = read(tmp_path, TICKET_CSV, make_ticket_card())
+    assert records[0] == {**TICKET_ROW, "ticket_id": "A-17"}
+    assert records[1]["ticket_id"] == "0042" and records[1]["reply"] == "thanks, bye"
+    assert frame["review"].iloc[0] == REVIEW and list(frame["source"]) == ["mail", "web"]
+
+
+def test_the_batch_results_show_text_and_unused_columns(tmp_path: Path) -> None:
+    blocks, sent, files = _ticket_ui(tmp_path)
+    upload = files.gradio_dir / "0123abcd" / "tickets.csv"
+    upload.parent.mkdir(parents=True)
+    upload.write_text(TICKET_CSV)
+    status, table, download = _fn(blocks, "predict_csv")(str(upload))
+    assert status == "Predicted **2** rows."
+    results = table["value"]
+    assert list(results["ticket_id"]) == ["A-17", "0042"] and results["review"].iloc[0] == REVIEW
+    assert list(results["reply"]) == ["", "thanks, bye"] and list(results["source"]) == ["mail", "web"]
+    assert list(results["class"]) == ["yes", "yes"]
+    assert [r["review"] for r in sent[-1]] == [REVIEW, "ok"]
+    assert '"Slow, ""very"" slow,\nthen fixed"' in Path(download["value"]).read_text()

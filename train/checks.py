@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import numpy as np
@@ -11,7 +11,7 @@ from sklearn.base import is_classifier
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
-from modelcard.card import FeatureSpec, Metrics
+from modelcard.card import FeatureKind, FeatureSpec, Metrics
 from runtime.table import FeatureTable
 from train.describe import LOWER_IS_BETTER, METRIC_NAMES
 from train.errors import ModelCheckFailed
@@ -46,7 +46,7 @@ def final_estimator(model: Any) -> Any:
 
 
 def check_frames(frames: Mapping[str, Any]) -> list[str]:
-    """The feature names; refuse data that is not DataFrames with the same named columns of the same kinds."""
+    """The feature names; refuse data that is not DataFrames with the same named columns."""
     for name, frame in frames.items():
         if not isinstance(frame, pd.DataFrame):
             raise ModelCheckFailed(
@@ -60,13 +60,24 @@ def check_frames(frames: Mapping[str, Any]) -> list[str]:
         raise ModelCheckFailed(
             f"`{test_name}` columns {list(test.columns)} differ from `{train_name}` columns {names}."
         )
-    for column in names:
-        if len(test) and feature_kind(column, test[column]) != feature_kind(column, train[column]):
+    return names
+
+
+def check_kinds(frames: Mapping[str, pd.DataFrame], unread: Collection[str] = ()) -> None:
+    """Each column is of one kind the service can take, the same in both splits.
+
+    A column the model never reads (`unread`) may have any dtype: only the log keeps it.
+    """
+    (train_name, train), (test_name, test) = frames.items()
+    for column in train.columns:
+        if column in unread:
+            continue
+        kind = feature_kind(str(column), train[column])
+        if len(test) and feature_kind(str(column), test[column]) != kind:
             raise ModelCheckFailed(
                 f"column `{column}` is {train[column].dtype} in `{train_name}` but {test[column].dtype} in "
                 f"`{test_name}`: give both splits the same types."
             )
-    return names
 
 
 def check_labels(pairs: Mapping[tuple[str, str], tuple[Any, Any]]) -> None:
@@ -110,6 +121,13 @@ def check_served_path(model: Any, features: list[FeatureSpec], X_test: pd.DataFr
         ) from error
     mismatched = int((served.argmax(axis=1) != expected.argmax(axis=1)).sum())
     gap = float(np.abs(served - expected).max()) if len(expected) else 0.0
+    unused = [spec.name for spec in features if spec.kind is FeatureKind.UNUSED]
+    if (mismatched or gap > 1e-9) and unused:
+        raise ModelCheckFailed(
+            f"the model's predictions change when {', '.join(f'`{name}`' for name in unused)} is replaced by a "
+            f"training value ({mismatched} class changes, largest probability gap {gap:.2e}), so the model reads it; "
+            'take it out of `model_card["unused"]`, or drop it in the model (a ColumnTransformer\'s remainder).'
+        )
     if mismatched or gap > 1e-9:
         raise ModelCheckFailed(
             f"rows rebuilt as the service sends them predict differently ({mismatched} class changes, largest "

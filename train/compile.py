@@ -107,9 +107,15 @@ def input_types(features: list[FeatureSpec]) -> list[tuple[str, Any]]:
     skl2onnx concatenates a ColumnTransformer group in its first column's type, and an int64 first column fails.
     """
     return [
-        (spec.name, StringTensorType([None, 1]) if spec.kind is FeatureKind.CATEGORY else DoubleTensorType([None, 1]))
-        for spec in features
+        (spec.name, StringTensorType([None, 1]) if _is_text(spec) else DoubleTensorType([None, 1])) for spec in features
     ]
+
+
+def _is_text(spec: FeatureSpec) -> bool:
+    """A feature given to ONNX as text: a category, free text, or an unused column that held text in training."""
+    if spec.kind is FeatureKind.UNUSED:
+        return not pd.api.types.is_numeric_dtype(pd.api.types.pandas_dtype(spec.dtype))
+    return spec.kind in (FeatureKind.CATEGORY, FeatureKind.TEXT)
 
 
 def convert(model: Any, features: list[FeatureSpec], reference: pd.DataFrame) -> bytes:
@@ -168,7 +174,7 @@ def onnx_ready(model: Any, features: list[FeatureSpec], reference: pd.DataFrame)
 
 def _concatenation(receiver: Any, features: list[FeatureSpec], reference: pd.DataFrame) -> ColumnTransformer:
     """A fitted ColumnTransformer passing every (numeric) feature through, in order, as one matrix."""
-    text = [spec.name for spec in features if spec.kind is FeatureKind.CATEGORY]
+    text = [spec.name for spec in features if _is_text(spec)]
     if text:
         raise ValueError(
             f"{type(receiver).__name__} takes text columns ({', '.join(text)}) itself; "

@@ -17,7 +17,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from modelcard.card import ClassMetrics, FeatureSpec, Metrics
+from modelcard.card import ClassMetrics, FeatureKind, FeatureSpec, Metrics
 from runtime.table import FeatureTable
 
 EXAMPLES_PER_CLASS = 2
@@ -98,10 +98,14 @@ def _accepted(features: list[FeatureSpec], row: dict[str, Any]) -> bool:
     """The row passes the request schema: no blank where training had none, no unseen category, within bounds."""
     for spec in features:
         value = row[spec.name]
+        if spec.kind is FeatureKind.UNUSED:
+            continue
         if value is None:
             if not spec.nullable:
                 return False
         elif spec.categories is not None and value not in spec.categories:
+            return False
+        elif spec.text is not None and len(value) > spec.text.max_chars:
             return False
         elif spec.lower is not None and spec.upper is not None and not spec.lower <= value <= spec.upper:
             return False

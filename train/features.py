@@ -3,7 +3,10 @@
 The kind comes from the pandas dtype, never from guessing at values:
 - float dtypes: number; int dtypes (numpy or the nullable Int64 family): integer;
 - bool, the nullable "boolean", or an object column holding only True/False: boolean;
-- object, str/string (pandas 3's default text dtype) and category, holding text: category.
+- object, str/string (pandas 3's default text dtype) and category, holding text: category, or free text when
+  the model reads it as words (train/columnuse.py) or its values are mostly distinct (an enum of training's
+  values is never what a review, a name or an order number means);
+- a column the model never reads: unused, whatever its dtype (it is only kept in the log).
 Anything else (datetimes, timedeltas, lists, objects mixing text with numbers) is refused with the column's
 name, because the service could not say what a request must send for it.
 """
@@ -17,7 +20,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from modelcard.card import FeatureKind, FeatureSpec, NumericStats
+from modelcard.card import FeatureKind, FeatureSpec, NumericStats, TextStats
+from modelcard.text import MAX_TEXT_CHARS, SAMPLE_CHARS, SAMPLES, VOCABULARY_SIZE, unseen_words, words
+from train.columnuse import ColumnUse
 from train.errors import ModelCheckFailed
 
 logger = logging.getLogger(__name__)
@@ -26,6 +31,10 @@ logger = logging.getLogger(__name__)
 DEFAULT_LIMIT_FACTOR = 1.0
 # A category with more values than this is likely an identifier or free text, not a category (docs/training.md).
 MANY_CATEGORIES = 100
+# What is known of a model without a ColumnTransformer in front: it reads every column, none as words.
+READS_EVERY_COLUMN = ColumnUse()
+# ... and one whose values are at least this share distinct is free text (names, reviews, order numbers).
+MOSTLY_DISTINCT = 0.5
 
 
 def feature_kind(name: str, column: pd.Series) -> FeatureKind:
@@ -61,7 +70,8 @@ def feature_kind(name: str, column: pd.Series) -> FeatureKind:
     raise ModelCheckFailed(
         f"column `{name}` has dtype {dtype}, which the service cannot take as JSON input "
         "(datetimes, durations and the like): turn it into numbers or text in the notebook "
-        "(for example days since a date, or the weekday as text)."
+        "(for example days since a date, or the weekday as text). A column the model never reads (one its "
+        "ColumnTransformer drops) may have any dtype."
     )
 
 
@@ -69,21 +79,43 @@ def describe_features(
     X_train: pd.DataFrame,
     limit_factor: float = DEFAULT_LIMIT_FACTOR,
     notes: Mapping[str, Mapping[str, Any]] | None = None,
+    use: ColumnUse = READS_EVERY_COLUMN,
+    X_test: pd.DataFrame | None = None,
 ) -> list[FeatureSpec]:
-    """One FeatureSpec per column of X_train, in its order; `notes` adds titles, descriptions and units."""
+    """One FeatureSpec per column of X_train, in its order; `notes` adds titles, descriptions and units.
+
+    `use` says which columns the model reads as words or never reads; X_test (X_train when not given) sets the
+    share of new words a free-text feature's live values are compared with.
+    """
     notes = notes or {}
+    held_out = X_train if X_test is None else X_test
     return [
-        describe_column(str(name), column, limit_factor, notes.get(str(name), {})) for name, column in X_train.items()
+        describe_column(str(name), column, held_out[name], limit_factor, notes.get(str(name), {}), use)
+        for name, column in X_train.items()
     ]
 
 
-def describe_column(name: str, column: pd.Series, limit_factor: float, note: Mapping[str, Any]) -> FeatureSpec:
-    """The spec of one training column."""
-    kind = feature_kind(name, column)
+def describe_column(
+    name: str,
+    column: pd.Series,
+    test_column: pd.Series,
+    limit_factor: float,
+    note: Mapping[str, Any],
+    use: ColumnUse = READS_EVERY_COLUMN,
+    as_category: bool = False,
+) -> FeatureSpec:
+    """The spec of one training column (`as_category`: text served as its training values after all)."""
     missing = int(column.isna().sum())
     present = column.dropna()
+    if name in use.unread:
+        return _unused(name, column, missing, present, note)
+    kind = feature_kind(name, column)
     if present.empty:
         raise ModelCheckFailed(f"column `{name}` has no values in the training data: drop it in the notebook.")
+    if kind is FeatureKind.CATEGORY and not as_category and _is_free_text(name, column, present, use):
+        kind = FeatureKind.TEXT
+    if note.get("max_chars") is not None and kind is not FeatureKind.TEXT:
+        raise ModelCheckFailed(f"`model_card` gives `{name}` a max_chars, but it is a {kind.value}, not free text.")
     extra: dict[str, Any] = {}
     if kind in (FeatureKind.NUMBER, FeatureKind.INTEGER):
         values = present.to_numpy(dtype=np.float64)
@@ -109,6 +141,8 @@ def describe_column(name: str, column: pd.Series, limit_factor: float, note: Map
             )
         if isinstance(column.dtype, pd.CategoricalDtype):
             extra["dtype_categories"] = [str(c) for c in column.dtype.categories]
+    elif kind is FeatureKind.TEXT:
+        extra["text"] = text_stats(present.astype(str), test_column.dropna().astype(str), note.get("max_chars"))
     elif kind is FeatureKind.BOOLEAN:
         extra["true_count"] = int(present.astype(bool).sum())
     return FeatureSpec(
@@ -121,6 +155,56 @@ def describe_column(name: str, column: pd.Series, limit_factor: float, note: Map
         description=note.get("description", ""),
         unit=note.get("unit", ""),
         **extra,
+    )
+
+
+def _is_free_text(name: str, column: pd.Series, present: pd.Series, use: ColumnUse) -> bool:
+    """Text the model reads as words, or values mostly distinct (a pandas category's fixed set never is)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return False
+    if name in use.words:
+        return True
+    distinct = present.nunique()
+    return distinct > MANY_CATEGORIES and distinct >= MOSTLY_DISTINCT * len(present)
+
+
+def _unused(name: str, column: pd.Series, missing: int, present: pd.Series, note: Mapping[str, Any]) -> FeatureSpec:
+    """A column the model never reads: any value is taken and logged; the model is handed a training value."""
+    placeholder = None if present.empty else present.mode().iloc[0]
+    if isinstance(placeholder, np.generic):
+        placeholder = placeholder.item()
+    if placeholder is not None and not isinstance(placeholder, str | int | float | bool):
+        placeholder = str(placeholder)  # a date and the like, as text: the frame's dtype reads it back
+    described = {
+        "title": note.get("title", ""),
+        "description": note.get("description", ""),
+        "unit": note.get("unit", ""),
+    }
+    return FeatureSpec(
+        name=name,
+        kind=FeatureKind.UNUSED,
+        dtype=str(column.dtype),
+        nullable=True,
+        missing=missing,
+        **{"placeholder": placeholder, **described},
+    )
+
+
+def text_stats(train: pd.Series, test: pd.Series, max_chars: int | None) -> TextStats:
+    """Lengths, words, vocabulary and samples of a free-text column; its test rows give the new-word baseline."""
+    split = [words(value) for value in train]
+    counts = pd.Series([word for found in split for word in found], dtype=object).value_counts()
+    vocabulary = [str(word) for word in counts.index[:VOCABULARY_SIZE]]
+    total, unseen = unseen_words(test, frozenset(vocabulary))
+    lengths = train.str.len().to_numpy(dtype=np.float64)
+    samples = train.drop_duplicates().head(SAMPLES)
+    return TextStats(
+        chars=numeric_stats(lengths),
+        words=numeric_stats(np.array([len(found) for found in split], dtype=np.float64)),
+        max_chars=int(max_chars) if max_chars is not None else max(MAX_TEXT_CHARS, int(lengths.max())),
+        vocabulary=vocabulary,
+        unseen_word_share=unseen / total if total else 0.0,
+        samples=[value[:SAMPLE_CHARS] for value in samples],
     )
 
 

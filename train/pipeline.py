@@ -17,10 +17,12 @@ from train.checks import (
     check_classifier,
     check_frames,
     check_gates,
+    check_kinds,
     check_labels,
     check_served_path,
     predict_test_set,
 )
+from train.columnuse import column_use
 from train.compile import CompiledModel, compile_to_onnx, run_onnx
 from train.compose import check_composition, compose
 from train.describe import evaluate, pick_examples, reference_rows
@@ -31,7 +33,7 @@ from train.notebook_code import check_loads_elsewhere, notebook_code, serialize
 from train.notes import CardNotes, read_notes
 from train.search import best_of_search
 from train.store import save_model
-from train.unseen import probe_unseen
+from train.unseen import probe_unseen, text_refused_as_category
 
 logger = logging.getLogger(__name__)
 
@@ -77,15 +79,19 @@ def train(options: TrainOptions) -> bentoml.Tag:
     X_test, y_test = objects[options.x_test_var], objects[options.y_test_var]
 
     model, search = _servable_model(objects, options, X_train, X_test)
-    names = check_frames({options.x_train_var: X_train, options.x_test_var: X_test})
+    frames = {options.x_train_var: X_train, options.x_test_var: X_test}
+    names = check_frames(frames)
+    notes = read_notes(objects.get(options.card_var), options.card_var, names)
+    use = column_use(model, names, notes.unused)
+    check_kinds(frames, use.unread)
     check_labels(
         {
             (options.x_train_var, options.y_train_var): (X_train, y_train),
             (options.x_test_var, options.y_test_var): (X_test, y_test),
         }
     )
-    notes = read_notes(objects.get(options.card_var), options.card_var, names)
-    features = describe_features(X_train, options.limit_factor, {n: f.model_dump() for n, f in notes.features.items()})
+    feature_notes = {name: note.model_dump() for name, note in notes.features.items()}
+    features = describe_features(X_train, options.limit_factor, feature_notes, use, X_test)
     class_names = [str(c) for c in model.classes_]
     probabilities = predict_test_set(model, X_test)
     check_served_path(model, features, X_test, probabilities)
@@ -115,6 +121,7 @@ def train(options: TrainOptions) -> bentoml.Tag:
     else:
         compiled = compile_to_onnx(model, features, pd.concat([X_train, X_test]))
     features = probe_unseen(model, features, X_test, _served_onnx(compiled.onnx_bytes, features))
+    features = text_refused_as_category(features, X_train, X_test, options.limit_factor, feature_notes)
     card = ModelCard(
         title=_title(notes, executed, options),
         description=notes.description,

@@ -196,7 +196,8 @@ def _batch_tab(
     blanks = [spec.name for spec in card.features if spec.nullable]
     gr.Markdown(
         f"Upload a CSV with a header row and the columns `{'`, `'.join(names)}`; other columns are kept. "
-        "Text columns are read as their categories, true/false columns as yes/no, true/false or 1/0. "
+        "Text is read as written (a category must be one of its training values; quote a cell with commas or "
+        "line breaks), true/false columns as yes/no, true/false or 1/0. "
         + (f"An empty cell is a blank, accepted in `{'`, `'.join(blanks)}`. " if blanks else "")
         + f"At most {max_batch_rows:,} rows."
     )

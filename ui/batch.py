@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel, ValidationError
 
-from modelcard.card import FeatureSpec
+from modelcard.card import FeatureKind, FeatureSpec
 from runtime.cells import CellError, cell_value
 
 
@@ -32,6 +32,10 @@ def read_batch_csv(
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, csv.Error) as error:
         raise BatchFileError(f"Could not read the file as CSV: {error}") from error
     frame.columns = [str(c).strip() for c in frame.columns]
+    # A column the model never reads may be left out, as a request may leave it out.
+    for spec in features:
+        if spec.kind is FeatureKind.UNUSED and spec.name not in frame.columns:
+            frame[spec.name] = ""
     missing = [name for name in names if name not in frame.columns]
     if missing:
         raise BatchFileError(

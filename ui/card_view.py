@@ -5,6 +5,10 @@ from __future__ import annotations
 import pandas as pd
 
 from modelcard.card import FeatureKind, FeatureSpec, ModelCard
+from ui.form import UNUSED_NOTE
+
+# A text feature's sample is shown cut to this many characters.
+SAMPLE_CHARS = 60
 
 METRIC_LABELS = {
     "accuracy": "accuracy",
@@ -65,6 +69,11 @@ def feature_table(card: ModelCard) -> pd.DataFrame:
 
 
 def _seen(spec: FeatureSpec) -> str:
+    """What training saw of a feature, by its kind."""
+    if spec.kind is FeatureKind.UNUSED:
+        return UNUSED_NOTE  # its values say nothing about the model
+    if spec.kind is FeatureKind.TEXT:
+        return _seen_text(spec)
     if spec.stats is not None:
         s = spec.stats
         return f"{s.min:g} to {s.max:g}, mean {s.mean:.4g}, sd {s.std:.3g}"
@@ -75,8 +84,38 @@ def _seen(spec: FeatureSpec) -> str:
     return shown + (f", … {len(counts) - 8} more" if len(counts) > 8 else "")
 
 
+def _seen_text(spec: FeatureSpec) -> str:
+    """Free text: its typical length in characters and words, and one short sample."""
+    assert spec.text is not None
+    chars, words = spec.text.chars, spec.text.words
+    line = (
+        f"free text, median {_median(chars.quantiles):,.0f} characters ({chars.min:,.0f} to {chars.max:,.0f}), "
+        f"{_median(words.quantiles):,.0f} words"
+    )
+    if spec.text.samples:
+        line += f"; e.g. “{_shorten(spec.text.samples[0])}”"
+    return line
+
+
+def _median(quantiles: list[float]) -> float:
+    """The middle of the 0, 10, ..., 100th percentiles."""
+    return quantiles[len(quantiles) // 2]
+
+
+def _shorten(text: str) -> str:
+    """A sample on one line, cut at SAMPLE_CHARS characters: a table cell, not the training data."""
+    line = " ".join(text.split())
+    return line if len(line) <= SAMPLE_CHARS else line[: SAMPLE_CHARS - 1] + "…"
+
+
 def _accepted(spec: FeatureSpec) -> str:
+    """What the API takes for a feature, by its kind."""
     blank = "; or blank" if spec.nullable else ""
+    if spec.kind is FeatureKind.UNUSED:
+        return "any value, or none (never required)"
+    if spec.kind is FeatureKind.TEXT:
+        assert spec.text is not None
+        return f"any text up to {spec.text.max_chars:,} characters, empty included{blank}"
     if spec.kind is FeatureKind.CATEGORY:
         return f"one of the {len(spec.categories or {})} values seen{blank}"
     if spec.kind is FeatureKind.BOOLEAN:

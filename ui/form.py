@@ -3,23 +3,36 @@
 - number: a slider over the training range, or a number box when blanks are accepted;
 - integer: the same with whole-number steps;
 - boolean: a checkbox, or a yes / no / blank choice when blanks are accepted;
-- category: a dropdown of the training values, with "(blank)" when blanks are accepted.
+- category: a dropdown of the training values, with "(blank)" when blanks are accepted;
+- text: a text area of a few lines, at most the card's `max_chars`; left empty it is a blank where blanks
+  are accepted, else the empty text (a value the API takes);
+- unused (a column the model never reads, such as an identifier): an optional text box, sent as typed
+  (kept in the prediction log), a blank when left empty.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 
-from modelcard.card import FeatureKind, FeatureSpec
-from modelcard.schema import accepts_unseen
+from modelcard.card import FeatureKind, FeatureSpec, TextStats
+from modelcard.schema import MAX_UNUSED_CHARS, accepts_unseen
 
 BLANK = "(blank)"
 YES, NO = "yes", "no"
+# The kinds typed into a text box rather than chosen or slid.
+TYPED = (FeatureKind.TEXT, FeatureKind.UNUSED)
+UNUSED_NOTE = "not used by the model; kept in the prediction log"
+# A text area's height follows the training values' median length, within these lines.
+TEXT_LINES = (2, 6)
+CHARS_PER_LINE = 80
+# How much of a training sample the empty text area shows as its placeholder.
+PLACEHOLDER_CHARS = 120
 
 
 class FormError(ValueError):
@@ -41,56 +54,154 @@ class FeatureInput:
 
     def component(self, value: Any) -> gr.components.Component:
         """The Gradio input, showing `value` (a JSON value, None for a blank)."""
-        spec, label, elem = self.spec, self.spec.label, element_id(self.spec.name)
-        info = spec.description or None
-        if spec.kind is FeatureKind.CATEGORY:
-            choices = [*(spec.categories or {}), *([BLANK] if spec.nullable else [])]
-            return gr.Dropdown(
-                choices=choices,
-                value=self.shown(value),
-                label=label,
-                info=info,
-                elem_id=elem,
-                allow_custom_value=self.any_text,
-            )
-        if spec.kind is FeatureKind.BOOLEAN:
-            if spec.nullable:
-                return gr.Radio([YES, NO, BLANK], value=self.shown(value), label=label, info=info, elem_id=elem)
-            return gr.Checkbox(value=bool(value), label=label, info=info, elem_id=elem)
-        assert spec.stats is not None
-        step = 1 if spec.kind is FeatureKind.INTEGER else _step(spec.stats.min, spec.stats.max)
-        if spec.nullable:
-            hint = f"{info + '; ' if info else ''}leave empty for a blank"
-            return gr.Number(value=value, label=label, info=hint, step=step, elem_id=elem)
-        return gr.Slider(
-            minimum=spec.stats.min, maximum=spec.stats.max, value=value, step=step, label=label, info=info, elem_id=elem
-        )
+        return _COMPONENTS[self.spec.kind](self, self.shown(value))
 
     def shown(self, value: Any) -> Any:
         """A JSON value as the input shows it."""
-        if self.spec.kind is FeatureKind.BOOLEAN and self.spec.nullable:
+        kind = self.spec.kind
+        if kind is FeatureKind.BOOLEAN and self.spec.nullable:
             return BLANK if value is None else (YES if value else NO)
-        if self.spec.kind is FeatureKind.CATEGORY:
+        if kind is FeatureKind.CATEGORY:
             return BLANK if value is None else value
+        if kind in TYPED:
+            return "" if value is None else str(value)  # a text box holds text: an identifier 1234 is "1234"
         return value
 
     def read(self, raw: Any) -> Any:
         """The input's value as the API would take it (None for a blank); FormError for a required blank."""
-        spec = self.spec
-        blank = raw is None or raw == BLANK or (isinstance(raw, str) and not raw.strip())
-        if blank:
-            if not spec.nullable:
-                raise FormError(f"Fill in {spec.label}.")
-            return None
-        if spec.kind is FeatureKind.CATEGORY:
-            return str(raw)
-        if spec.kind is FeatureKind.BOOLEAN:
+        if self._is_blank(raw):
+            return self._blank()
+        kind = self.spec.kind
+        if kind in (FeatureKind.CATEGORY, *TYPED):
+            return str(raw)  # as typed: a person's words, or an identifier to find in the log
+        if kind is FeatureKind.BOOLEAN:
             return raw == YES if isinstance(raw, str) else bool(raw)
-        if spec.kind is FeatureKind.INTEGER:
+        if kind is FeatureKind.INTEGER:
             if float(raw) != int(float(raw)):
-                raise FormError(f"{spec.label} must be a whole number, not {raw}.")
+                raise FormError(f"{self.spec.label} must be a whole number, not {raw}.")
             return int(float(raw))
         return float(raw)
+
+    def _is_blank(self, raw: Any) -> bool:
+        """Nothing given: no value, only spaces, or the "(blank)" choice of a dropdown or radio."""
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            return True
+        return raw == BLANK and self.spec.kind not in TYPED  # typed text "(blank)" is what was typed
+
+    def _blank(self) -> Any:
+        """What an empty input sends: None where the API takes a blank, else "" for text; else FormError."""
+        if self.spec.nullable or self.spec.kind is FeatureKind.UNUSED:  # an unused column is never required
+            return None
+        if self.spec.kind is FeatureKind.TEXT:
+            return ""  # an empty text is a value the model reads (as no words)
+        raise FormError(f"Fill in {self.spec.label}.")
+
+
+def _info(spec: FeatureSpec, *notes: str) -> str | None:
+    """The line under an input: the notebook's description, then what the form adds."""
+    parts = [part for part in (spec.description, *notes) if part]
+    return "; ".join(parts) or None
+
+
+def _category_input(field: FeatureInput, shown: Any) -> gr.components.Component:
+    """A dropdown of the training values, "(blank)" among them where blanks are accepted."""
+    spec = field.spec
+    choices = [*(spec.categories or {}), *([BLANK] if spec.nullable else [])]
+    return gr.Dropdown(
+        choices=choices,
+        value=shown,
+        label=spec.label,
+        info=_info(spec),
+        elem_id=element_id(spec.name),
+        allow_custom_value=field.any_text,
+    )
+
+
+def _boolean_input(field: FeatureInput, shown: Any) -> gr.components.Component:
+    """A checkbox, or yes / no / blank where blanks are accepted."""
+    spec, elem = field.spec, element_id(field.spec.name)
+    if spec.nullable:
+        return gr.Radio([YES, NO, BLANK], value=shown, label=spec.label, info=_info(spec), elem_id=elem)
+    return gr.Checkbox(value=bool(shown), label=spec.label, info=_info(spec), elem_id=elem)
+
+
+def _numeric_input(field: FeatureInput, shown: Any) -> gr.components.Component:
+    """A slider over the training range, or a number box that may stay empty where blanks are accepted."""
+    spec, elem = field.spec, element_id(field.spec.name)
+    assert spec.stats is not None
+    step = 1 if spec.kind is FeatureKind.INTEGER else _step(spec.stats.min, spec.stats.max)
+    if spec.nullable:
+        return gr.Number(
+            value=shown, label=spec.label, info=_info(spec, "leave empty for a blank"), step=step, elem_id=elem
+        )
+    return gr.Slider(
+        minimum=spec.stats.min,
+        maximum=spec.stats.max,
+        value=shown,
+        step=step,
+        label=spec.label,
+        info=_info(spec),
+        elem_id=elem,
+    )
+
+
+def _text_input(field: FeatureInput, shown: Any) -> gr.components.Component:
+    """A text area as tall as training's typical value, at most the length the API accepts."""
+    spec = field.spec
+    assert spec.text is not None
+    blank = "leave empty for a blank" if spec.nullable else ""
+    return gr.Textbox(
+        value=shown,
+        lines=_text_lines(spec.text),
+        max_lines=TEXT_LINES[1] * 2,
+        max_length=spec.text.max_chars,
+        placeholder=_text_placeholder(spec.text),
+        label=spec.label,
+        info=_info(spec, f"free text, up to {spec.text.max_chars:,} characters", blank),
+        elem_id=element_id(spec.name),
+    )
+
+
+def _unused_input(field: FeatureInput, shown: Any) -> gr.components.Component:
+    """A one-line optional box: the model never reads it, the prediction log keeps it to join on."""
+    spec = field.spec
+    example = "" if spec.placeholder is None else f"e.g. {spec.placeholder}"
+    return gr.Textbox(
+        value=shown,
+        lines=1,
+        max_lines=1,
+        max_length=MAX_UNUSED_CHARS,  # as the API takes
+        placeholder=example or None,
+        label=f"{spec.label} (optional)",
+        info=_info(spec, UNUSED_NOTE),
+        elem_id=element_id(spec.name),
+    )
+
+
+_COMPONENTS: dict[FeatureKind, Callable[[FeatureInput, Any], gr.components.Component]] = {
+    FeatureKind.NUMBER: _numeric_input,
+    FeatureKind.INTEGER: _numeric_input,
+    FeatureKind.BOOLEAN: _boolean_input,
+    FeatureKind.CATEGORY: _category_input,
+    FeatureKind.TEXT: _text_input,
+    FeatureKind.UNUSED: _unused_input,
+}
+
+
+def _text_lines(text: TextStats) -> int:
+    """Lines enough for the median training value, within TEXT_LINES."""
+    quantiles = text.chars.quantiles
+    median = quantiles[len(quantiles) // 2]
+    low, high = TEXT_LINES
+    return min(high, max(low, math.ceil(median / CHARS_PER_LINE)))
+
+
+def _text_placeholder(text: TextStats) -> str | None:
+    """The first training sample, shortened, as the empty text area's hint."""
+    if not text.samples:
+        return None
+    sample = " ".join(text.samples[0].split())  # one line: the hint shows no line breaks
+    return "e.g. " + (sample if len(sample) <= PLACEHOLDER_CHARS else sample[: PLACEHOLDER_CHARS - 1] + "…")
 
 
 def _step(low: float, high: float) -> float:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, expect, sync_playwright
 
 from tests.conftest import ROOT
 from tests.e2e.server import BENTOML, Server, serve, wait_for_ui
@@ -32,6 +32,11 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+# How long a browser assertion waits for the page: Gradio's first render of a page took over Playwright's default
+# 5 s on a loaded 2-core CI machine (the page still showed "Loading..."), and pages get 20 s for every action.
+expect.set_options(timeout=20_000)
 
 
 @pytest.fixture(scope="session")

@@ -24,10 +24,12 @@ def _ui_value(feature: dict[str, Any], value: Any) -> Any:
     """A JSON value as the web form takes it (a blank category is the "(blank)" choice)."""
     if value is None and feature["kind"] == "category":
         return "(blank)"
+    if feature["kind"] in ("text", "unused"):  # typed into a text box, left empty for a blank
+        return "" if value is None else str(value)
     return value
 
 
-@pytest.mark.parametrize("example", ["trained_tag", "churn_tag", "bank_marketing_tag"])
+@pytest.mark.parametrize("example", ["trained_tag", "churn_tag", "bank_marketing_tag", "product_reviews_tag"])
 def test_served_under_model_tag_and_answered_three_ways(
     example: str, request: pytest.FixtureRequest, tmp_path: Path, artifacts: Path
 ) -> None:
