@@ -47,6 +47,7 @@ from sklearn.svm import SVC, LinearSVC
 
 from modelcard.card import FeatureSpec
 from runtime.table import FeatureTable
+from train.columnuse import column_use
 from train.compile import PROBABILITY_TOLERANCE, CompiledModel, class_changes, compile_to_onnx, run_onnx
 from train.features import describe_features
 
@@ -288,8 +289,8 @@ SHAPES: dict[str, Shape] = {
     "tfidf_bigrams_stop_words": Shape(
         lambda: words(TfidfVectorizer(ngram_range=(1, 2), stop_words="english")), note=PARITY_FAILED
     ),
-    # scikit-learn's sublinear tf is 1 + log(tf); skl2onnx computes log(1 + tf).
-    "tfidf_sublinear_tf": Shape(lambda: words(TfidfVectorizer(sublinear_tf=True)), note=PARITY_FAILED),
+    # scikit-learn's sublinear tf is 1 + log(tf); skl2onnx computes log(1 + tf), so train/compile.py converts it.
+    "tfidf_sublinear_tf": Shape(lambda: words(TfidfVectorizer(sublinear_tf=True))),
     "count_sentences": Shape(
         lambda: logistic(
             ("words", CountVectorizer(), SENTENCES), ("text", text(), TEXT), ("numbers", numbers(), FLOATS)
@@ -365,7 +366,7 @@ def compiled_shape(name: str) -> Compiled:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence and similar notices: not what is pinned here
         model = shape.build().fit(X_train, labels[shape.label][:TRAIN_ROWS])
-        features = describe_features(X_train)
+        features = describe_features(X_train, use=column_use(model, [str(c) for c in X_train.columns]))
         return Compiled(model, features, compile_to_onnx(model, features, pd.concat([X_train, X_test])))
 
 
