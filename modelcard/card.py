@@ -62,6 +62,11 @@ class FeatureSpec(BaseModel):
     dtype: str = Field(description="the pandas dtype in training, to rebuild the same frame for scikit-learn")
     nullable: bool = Field(description="missing values occurred in training, so null (or leaving it out) is accepted")
     missing: int = Field(0, description="training rows where it was missing")
+    blank_as_none: bool = Field(
+        False,
+        description="an object column whose blanks were None in training, not NaN: rebuilt so for the model "
+        "(an imputer with missing_values=None looks for None)",
+    )
     stats: NumericStats | None = Field(None, description="number and integer features")
     categories: dict[str, int] | None = Field(
         None, description="category features: each value seen in training with its count, most frequent first"

@@ -92,7 +92,10 @@ UnusedValue = Annotated[
     Any,
     PlainValidator(_json_scalar),
     WithJsonSchema(
-        {"anyOf": [{"type": "string", "maxLength": MAX_UNUSED_CHARS}, {"type": "number"}, {"type": "boolean"}]}
+        {
+            "anyOf": [{"type": "string", "maxLength": MAX_UNUSED_CHARS}, {"type": "number"}, {"type": "boolean"}],
+            "nullable": True,  # OpenAPI 3.0's null, as BentoML writes it for the other optional fields
+        }
     ),
 ]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -116,11 +117,33 @@ class ModelLoadError(RuntimeError):
     """A stored model whose card or files cannot be loaded."""
 
 
+def missing_package(tag: str, card: ModelCard | None, error: ModuleNotFoundError) -> str:
+    """One line: the package the model needs, at the version the card says it was trained with, and how to add it."""
+    module = (error.name or str(error)).split(".")[0]
+    libraries = card.lineage.libraries if card is not None else {}
+    wanted = _normalized(module)
+    package = next((name for name in libraries if _normalized(name) == wanted), module)
+    requirement = f"{package}=={libraries[package]}" if package in libraries else package
+    return (
+        f"Model {tag} needs the Python package {requirement}, which is not installed here: install it "
+        f"(`pip install {requirement}`) or serve from a bento built with it."
+    )
+
+
+def _normalized(name: str) -> str:
+    """A package or module name compared the way pip compares names (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 def load_predictor(stored: bentoml.Model, wanted_runtime: str) -> Predictor:
     """Build the predictor for a model from the store; ModelLoadError says which model and what to do."""
+    card = None
     try:
         card = read_card(Path(stored.path))
         runtime = choose_runtime(Path(stored.path), card, wanted_runtime)
+    except ModuleNotFoundError as error:
+        # The model is fine; this environment lacks a package its pickle refers to (a notebook's booster, say).
+        raise ModelLoadError(missing_package(str(stored.tag), card, error)) from error
     # Card validation, onnxruntime and unpickling each raise their own kinds; all mean "this model is unusable".
     except Exception as error:
         raise ModelLoadError(

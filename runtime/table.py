@@ -160,8 +160,9 @@ def _series(spec: FeatureSpec, column: np.ndarray) -> Any:
         if dtype == "category":
             return pd.Categorical(column, categories=spec.dtype_categories or sorted(spec.categories or {}))
         if dtype == "object":
-            # NaN, not None, marks a blank: scikit-learn's imputers look for NaN in object columns.
-            return pd.Series(np.where(column == None, np.nan, column), dtype=object)  # noqa: E711 - elementwise
+            # NaN marks a blank, as scikit-learn's imputers look for it, unless training's blanks were None.
+            blank = None if spec.blank_as_none else np.nan
+            return pd.Series(np.where(column == None, blank, column), dtype=object)  # noqa: E711 - elementwise
         return pd.Series(column, dtype=dtype)
     missing = np.isnan(column)
     if spec.kind is FeatureKind.BOOLEAN:

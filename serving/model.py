@@ -15,6 +15,21 @@ from serving.schemas import ModelInfo
 from serving.settings import Settings
 from serving.store import ModelNotAvailable, require_stored_model
 
+# What GET /model leaves out for callers without the API key (unless SERVING_SHARE_TRAINING_ROWS): training's own
+# rows and words. The examples are test rows, shown in the API docs and the UI anyway.
+WITHHELD = ["card.reference", "card.features[].text.samples", "card.features[].text.vocabulary", "/model/notebook"]
+
+
+def without_training_values(card: ModelCard) -> ModelCard:
+    """The card less its training rows and the free-text features' training values and words."""
+    features = [
+        spec.model_copy(update={"text": spec.text.model_copy(update={"samples": [], "vocabulary": []})})
+        if spec.text is not None
+        else spec
+        for spec in card.features
+    ]
+    return card.model_copy(update={"reference": [], "features": features})
+
 
 @dataclass(frozen=True)
 class ServedModel:
@@ -50,8 +65,8 @@ class ServedModel:
             tag=self.tag,
             creation_time=self.stored.info.creation_time.isoformat(),
             runtime=self.predictor.runtime.name,
-            card=self.card if shared else self.card.model_copy(update={"reference": []}),
-            withheld=[] if shared else ["card.reference", "/model/notebook"],
+            card=self.card if shared else without_training_values(self.card),
+            withheld=[] if shared else WITHHELD,
         )
 
     def notebook(self) -> Response:

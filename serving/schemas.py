@@ -53,7 +53,8 @@ class ModelInfo(BaseModel):
     withheld: list[str] = Field(
         default_factory=list,
         description="what this service keeps from callers without the API key: the card's training rows "
-        "(card.reference) and the executed notebook, unless SERVING_SHARE_TRAINING_ROWS allows them",
+        "(card.reference), free text's training values and words, and the executed notebook, unless "
+        "SERVING_SHARE_TRAINING_ROWS allows them",
     )
 
 

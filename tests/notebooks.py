@@ -190,9 +190,13 @@ def datetime_column(folder: Path) -> Path:
     return write_notebook(folder, "datetime_column", LOAD_IRIS, ADD_DAY, READ_EVERY_COLUMN)
 
 
-def dropped_datetime_column(folder: Path) -> Path:
-    """A date beside the measurements that the ColumnTransformer never selects: the model never reads it."""
-    return write_notebook(folder, "dropped_datetime_column", LOAD_IRIS, ADD_DAY, FIT_ON_MEASUREMENTS)
+def dropped_odd_columns(folder: Path) -> Path:
+    """A date, lists and dicts beside the measurements, which the ColumnTransformer never selects."""
+    odd = (
+        "X_train = X_train.assign(tags=[['a', 'b']] * len(X_train), meta=[{'k': 1}] * len(X_train))\n"
+        "X_test = X_test.assign(tags=[['c']] * len(X_test), meta=[{'k': 2}] * len(X_test))"
+    )
+    return write_notebook(folder, "dropped_odd_columns", LOAD_IRIS, ADD_DAY, odd, FIT_ON_MEASUREMENTS)
 
 
 def mixed_object_column(folder: Path) -> Path:
@@ -350,3 +354,25 @@ def reviews(folder: Path) -> Path:
 def reviews_declaring_a_read_column(folder: Path) -> Path:
     """The reviews, with `model_card` calling the price (which the model reads) unused."""
     return write_notebook(folder, "reviews_declared", LOAD_REVIEWS, FIT_REVIEWS, "model_card = {'unused': ['price']}")
+
+
+ENCODE_LABELS = """\
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import LabelEncoder
+label_encoder = LabelEncoder().fit(y_train)
+y_train, y_test = label_encoder.transform(y_train), label_encoder.transform(y_test)
+model = LogisticRegression(max_iter=1000).fit(X_train, y_train)
+"""
+
+
+def encoded_labels(folder: Path) -> Path:
+    """Labels coded 0..k-1 with a LabelEncoder, as XGBoost needs them, the encoder left as `label_encoder`."""
+    return write_notebook(folder, "encoded_labels", LOAD_IRIS, ENCODE_LABELS)
+
+
+def encoder_of_other_labels(folder: Path) -> Path:
+    """A `label_encoder` left beside labels it did not code."""
+    fit = ENCODE_LABELS.replace(
+        "y_train, y_test = label_encoder.transform(y_train), label_encoder.transform(y_test)\n", ""
+    )
+    return write_notebook(folder, "encoder_of_other_labels", LOAD_IRIS, fit)

@@ -27,7 +27,7 @@ from sklearn.ensemble import (
     StackingClassifier,
     VotingClassifier,
 )
-from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+from sklearn.feature_extraction.text import CountVectorizer, HashingVectorizer, TfidfVectorizer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
@@ -291,6 +291,9 @@ SHAPES: dict[str, Shape] = {
     ),
     # scikit-learn's sublinear tf is 1 + log(tf); skl2onnx computes log(1 + tf), so train/compile.py converts it.
     "tfidf_sublinear_tf": Shape(lambda: words(TfidfVectorizer(sublinear_tf=True))),
+    "hashing_sentences": Shape(
+        lambda: words(HashingVectorizer(n_features=256)), note="ONNX conversion failed: MissingShapeCalculator"
+    ),
     "count_sentences": Shape(
         lambda: logistic(
             ("words", CountVectorizer(), SENTENCES), ("text", text(), TEXT), ("numbers", numbers(), FLOATS)

@@ -42,3 +42,33 @@ def test_sklearn_runtime_is_used_without_onnx_file(tmp_path, iris_forest_file) -
 def test_forcing_onnx_without_onnx_file_fails_clearly(iris_forest_file) -> None:
     with pytest.raises(ValueError, match="no ONNX file"):
         choose_runtime(iris_forest_file.parent, make_card(runtime="sklearn"), "onnx")
+
+
+def test_a_missing_package_is_named_with_its_trained_version(tmp_path, monkeypatch) -> None:
+    """A model whose pickle needs a package this environment lacks: one line naming it, not "train it again"."""
+    import sys
+    from types import SimpleNamespace
+
+    import joblib
+
+    from modelcard.files import CARD_FILE, SKLEARN_FILE
+    from runtime.predictor import ModelLoadError, load_predictor
+
+    (tmp_path / "fake_booster.py").write_text("class Booster:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import fake_booster  # type: ignore[import-not-found]
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    joblib.dump(fake_booster.Booster(), folder / SKLEARN_FILE)
+    card = make_card()
+    lineage = card.lineage.model_copy(update={"libraries": {**card.lineage.libraries, "fake-booster": "2.1.0"}})
+    (folder / CARD_FILE).write_text(card.model_copy(update={"lineage": lineage}).to_json())
+    monkeypatch.delitem(sys.modules, "fake_booster")
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(tmp_path)])
+    with pytest.raises(ModelLoadError) as refused:
+        load_predictor(SimpleNamespace(tag="boosted_clf:v1", path=str(folder)), "auto")  # type: ignore[arg-type]
+    assert str(refused.value) == (
+        "Model boosted_clf:v1 needs the Python package fake-booster==2.1.0, which is not installed here: install it "
+        "(`pip install fake-booster==2.1.0`) or serve from a bento built with it."
+    )

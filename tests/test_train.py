@@ -154,6 +154,17 @@ def test_boolean_and_integer_labels_are_answered_as_text(
     assert predictor.predict(table_of(predictor.card.features, [row]))[0].class_name in classes
 
 
+def test_labels_coded_by_a_label_encoder_are_answered_by_name(tmp_path: Path) -> None:
+    tag = train_notebook(tmp_path, notebooks.encoded_labels(tmp_path))
+    card = card_of(tag)
+    names = ["setosa", "versicolor", "virginica"]
+    assert card.class_names == names and list(card.metrics.per_class) == names
+    assert {row["label"] for row in card.reference} == set(names) and card.examples[0]["label"] in names
+    predictor = load_predictor(bentoml.models.get(tag), "auto")
+    row = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
+    assert predictor.predict(table_of(predictor.card.features, [row]))[0].class_name == "setosa"
+
+
 def test_cli_prints_new_tag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     before = store_tags()
     code = main(["--notebook", str(notebooks.good(tmp_path)), "--name", "cli_model", "--output-dir", str(tmp_path)])
@@ -181,7 +192,8 @@ def test_the_model_is_named_after_its_notebook_by_default(tmp_path: Path, capsys
         (notebooks.unfitted, [], 4, "is not fitted"),
         (notebooks.numpy_features, [], 4, "must be a pandas DataFrame"),
         (notebooks.datetime_column, [], 4, "column `day` has dtype datetime64"),
-        (notebooks.reviews_declaring_a_read_column, [], 4, "`price` is replaced by a training value"),
+        (notebooks.reviews_declaring_a_read_column, [], 4, "change when `price` is replaced by a training value"),
+        (notebooks.encoder_of_other_labels, [], 4, "`label_encoder` cannot decode the model's classes"),
         (notebooks.mixed_object_column, [], 4, "column `code` mixes value types (int, str)"),
         (notebooks.raises_on_a_row, [], 4, "the model raised on test row 3"),
         (notebooks.helper_module, [], 4, "ModuleNotFoundError: No module named 'iris_helpers'"),

@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import bentoml
+import numpy as np
+import pandas as pd
 import pytest
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import VotingClassifier
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
+from sklearn.svm import LinearSVC
 
 from modelcard.card import FeatureKind
 from modelcard.schema import features_model
@@ -13,6 +25,10 @@ from runtime.predictor import load_predictor
 from tests import notebooks
 from tests.fakes import table_of
 from tests.test_train import card_of, train_notebook
+from train.checks import check_served_path
+from train.columnuse import ColumnUse, column_use
+from train.errors import ModelCheckFailed
+from train.features import describe_column, describe_features
 
 
 @pytest.fixture(scope="module")
@@ -77,14 +93,120 @@ def test_new_text_is_answered_by_its_words_and_the_reference_kept(reviews_tag: s
 
 
 def test_a_column_the_column_transformer_drops_may_have_any_dtype(tmp_path: Path) -> None:
-    tag = train_notebook(tmp_path, notebooks.dropped_datetime_column(tmp_path))
-    day = card_of(tag).feature("day")
+    tag = train_notebook(tmp_path, notebooks.dropped_odd_columns(tmp_path))
+    card = card_of(tag)
+    day = card.feature("day")
     assert (day.kind, day.dtype, day.nullable, day.placeholder) == (
         FeatureKind.UNUSED,
         "datetime64[us]",
         True,
         "2026-01-01 00:00:00",
     )
+    assert card.feature("tags").kind is card.feature("meta").kind is FeatureKind.UNUSED
     predictor = load_predictor(bentoml.models.get(tag), "auto")
     row = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
     assert predictor.predict(table_of(predictor.card.features, [row]))[0].class_name == "setosa"
+
+
+def _frame(rows: int = 240) -> pd.DataFrame:
+    rng = np.random.default_rng(3)
+    return pd.DataFrame(
+        {
+            "ref": [f"T-{i}" for i in range(rows)],
+            "comment": [
+                None if i % 9 == 0 else f"{rng.choice(['great', 'awful', 'fine'])} visit {i}" for i in range(rows)
+            ],
+            "plan": rng.choice(["basic", "pro"], rows),
+            "spend": rng.uniform(0, 100, rows),
+        }
+    )
+
+
+def _labels(frame: pd.DataFrame) -> np.ndarray:
+    return np.where(frame["comment"].fillna("").str.contains("great") | (frame["spend"] > 90), "happy", "unhappy")
+
+
+def _prep(*, text: Any) -> ColumnTransformer:
+    return ColumnTransformer(
+        [
+            ("comment", text, ["comment"]),
+            ("plan", OneHotEncoder(handle_unknown="ignore"), ["plan"]),
+            ("spend", "passthrough", ["spend"]),
+        ],
+        remainder="drop",
+    )
+
+
+def blanks_then_words() -> Pipeline:
+    """Blanks filled, the one column flattened to texts, then words: free text behind an imputer."""
+    return make_pipeline(
+        SimpleImputer(strategy="constant", fill_value=""), FunctionTransformer(np.ravel), TfidfVectorizer()
+    )
+
+
+def test_text_behind_an_imputer_and_a_calibrated_models_columns_are_found() -> None:
+    frame = _frame()
+    columns = list(frame.columns)
+    plain = Pipeline([("prep", _prep(text=blanks_then_words())), ("clf", LogisticRegression(max_iter=2000))]).fit(
+        frame, _labels(frame)
+    )
+    assert column_use(plain, columns) == ColumnUse(frozenset({"comment"}), frozenset({"ref"}))
+    calibrated = CalibratedClassifierCV(
+        Pipeline([("prep", _prep(text=blanks_then_words())), ("svm", LinearSVC(max_iter=5000))]), cv=3
+    )
+    calibrated.fit(frame, _labels(frame))
+    assert column_use(calibrated, columns) == ColumnUse(frozenset({"comment"}), frozenset({"ref"}))
+    # One member reading the comment as a category: it is not free text for the ensemble.
+    voting = VotingClassifier(
+        [
+            (
+                "words",
+                Pipeline([("prep", _prep(text=blanks_then_words())), ("clf", LogisticRegression(max_iter=2000))]),
+            ),
+            (
+                "values",
+                Pipeline(
+                    [
+                        (
+                            "prep",
+                            _prep(
+                                text=make_pipeline(
+                                    SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")
+                                )
+                            ),
+                        ),
+                        ("clf", LogisticRegression(max_iter=2000)),
+                    ]
+                ),
+            ),
+        ],
+        voting="soft",
+    ).fit(frame, _labels(frame))
+    assert column_use(voting, columns) == ColumnUse(frozenset(), frozenset({"ref"}))
+    assert column_use(LogisticRegression(max_iter=2000).fit(frame[["spend"]], _labels(frame)), ["spend"]) == ColumnUse()
+
+
+def test_blanks_kept_as_none_reach_the_model_as_none() -> None:
+    frame = _frame().astype({"comment": object})
+    frame["plan"] = pd.Series([None if i % 7 == 0 else plan for i, plan in enumerate(frame["plan"])], dtype=object)
+    encode = make_pipeline(SimpleImputer(missing_values=None, strategy="constant", fill_value="none"), OneHotEncoder())
+    model = Pipeline(
+        [
+            ("prep", ColumnTransformer([("plan", encode, ["plan"]), ("spend", "passthrough", ["spend"])])),
+            ("clf", LogisticRegression(max_iter=2000)),
+        ]
+    ).fit(frame[["plan", "spend"]], _labels(frame))
+    features = describe_features(frame[["plan", "spend"]])
+    assert features[0].blank_as_none and not features[1].blank_as_none
+    check_served_path(model, features, frame[["plan", "spend"]], model.predict_proba(frame[["plan", "spend"]]))
+
+
+def test_the_notebook_declares_free_text_with_max_chars() -> None:
+    repeated = pd.Series(["fine", "great stay", "awful"] * 40, dtype="str")
+    spec = describe_column("comment", repeated, repeated, 1.0, {"max_chars": 500})
+    assert spec.kind is FeatureKind.TEXT and spec.text is not None and spec.text.max_chars == 500
+    fixed = repeated.astype("category")
+    with pytest.raises(ModelCheckFailed, match="is a pandas category, a fixed set of values, not free text"):
+        describe_column("comment", fixed, fixed, 1.0, {"max_chars": 500})
+    with pytest.raises(ModelCheckFailed, match="but it is a number, not free text"):
+        describe_column("spend", pd.Series([1.0, 2.0]), pd.Series([1.0]), 1.0, {"max_chars": 500})

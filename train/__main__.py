@@ -53,6 +53,12 @@ def parse_args(argv: list[str] | None = None) -> TrainOptions:
         help="kernel variable with the notebook's title, feature descriptions and gate (default: %(default)s)",
     )
     parser.add_argument(
+        "--label-encoder-var",
+        default=defaults.label_encoder_var,
+        help="kernel variable with the encoder the labels were coded with (e.g. a LabelEncoder, as XGBoost needs "
+        "codes 0..k-1): the service answers the decoded class names (default: %(default)s, if defined)",
+    )
+    parser.add_argument(
         "--gate",
         action="append",
         default=[],

@@ -110,29 +110,62 @@ def _first_failing_row(model: Any, X_test: pd.DataFrame) -> int | None:
 
 
 def check_served_path(model: Any, features: list[FeatureSpec], X_test: pd.DataFrame, expected: np.ndarray) -> None:
-    """Requests rebuilt the way the service builds them must predict what the notebook's test frame does."""
+    """Requests rebuilt the way the service builds them must predict what the notebook's test frame does.
+
+    An unused feature is its placeholder in every rebuilt row, so this also proves the model never reads it.
+    """
     rebuilt = FeatureTable.from_frame(features, X_test).to_frame(features)
     try:
         served = np.asarray(model.predict_proba(rebuilt), dtype=np.float64)
     except Exception as error:  # the model accepts the notebook's frame but not the service's
+        _refuse_unused_but_read(model, features, X_test, expected, f"{type(error).__name__}: {error}")
         raise ModelCheckFailed(
             f"the model cannot predict rows as the service sends them ({type(error).__name__}: {error}); "
             "this is a bug in the training step, please report it with the notebook."
         ) from error
     mismatched = int((served.argmax(axis=1) != expected.argmax(axis=1)).sum())
     gap = float(np.abs(served - expected).max()) if len(expected) else 0.0
-    unused = [spec.name for spec in features if spec.kind is FeatureKind.UNUSED]
-    if (mismatched or gap > 1e-9) and unused:
-        raise ModelCheckFailed(
-            f"the model's predictions change when {', '.join(f'`{name}`' for name in unused)} is replaced by a "
-            f"training value ({mismatched} class changes, largest probability gap {gap:.2e}), so the model reads it; "
-            'take it out of `model_card["unused"]`, or drop it in the model (a ColumnTransformer\'s remainder).'
-        )
     if mismatched or gap > 1e-9:
+        difference = f"{mismatched} class changes, largest probability gap {gap:.2e}"
+        _refuse_unused_but_read(model, features, X_test, expected, difference)
         raise ModelCheckFailed(
-            f"rows rebuilt as the service sends them predict differently ({mismatched} class changes, largest "
-            f"probability gap {gap:.2e}); the model may depend on dtypes the card cannot describe."
+            f"rows rebuilt as the service sends them predict differently ({difference}); "
+            "the model may depend on dtypes the card cannot describe."
         )
+
+
+def _refuse_unused_but_read(
+    model: Any, features: list[FeatureSpec], X_test: pd.DataFrame, expected: np.ndarray, difference: str
+) -> None:
+    """Refuse, naming them, the unused features the model does read (their placeholder alone changes its answers)."""
+    read = _unused_but_read(model, features, X_test, expected)
+    if not read:
+        return
+    names = ", ".join(f"`{name}`" for name in read)
+    one = len(read) == 1
+    raise ModelCheckFailed(
+        f"the model's predictions change when {names} {'is' if one else 'are'} replaced by a training value "
+        f"({difference}), so the model reads {'it' if one else 'them'}: take {'it' if one else 'them'} out of "
+        f'`model_card["unused"]`, or drop {"it" if one else "them"} in the model (a ColumnTransformer\'s remainder).'
+    )
+
+
+def _unused_but_read(model: Any, features: list[FeatureSpec], X_test: pd.DataFrame, expected: np.ndarray) -> list[str]:
+    """The unused features whose placeholder alone, in the notebook's own test rows, changes the predictions."""
+    read = []
+    for spec in features:
+        if spec.kind is not FeatureKind.UNUSED:
+            continue
+        replaced = X_test.copy()
+        replaced[spec.name] = pd.Series([spec.placeholder] * len(X_test), index=X_test.index, dtype=spec.dtype)
+        try:
+            got = np.asarray(model.predict_proba(replaced), dtype=np.float64)
+        except Exception:  # the model cannot even take the placeholder: it reads the column
+            read.append(spec.name)
+            continue
+        if got.shape != expected.shape or float(np.abs(got - expected).max(initial=0.0)) > 1e-9:
+            read.append(spec.name)
+    return read
 
 
 def parse_gates(texts: list[str]) -> dict[str, float]:

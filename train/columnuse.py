@@ -1,9 +1,10 @@
 """What the fitted model does with each column of X_train: reads it as words, reads it, or never reads it.
 
-Found from the model's first step when it is a fitted ColumnTransformer, the one way scikit-learn pipelines
-pick columns by name: a column no transformer selects (`"drop"`, `remainder="drop"`) is never read, and
-a column handed alone to a text vectorizer (`TfidfVectorizer`, `CountVectorizer`, `HashingVectorizer`,
-itself or as a pipeline's first step) is read as words. A model of any other shape reads every column.
+Found from the fitted ColumnTransformer the raw frame goes to first, the one way scikit-learn pipelines pick
+columns by name (also inside a CalibratedClassifierCV's folds and a voting or stacking ensemble's members):
+a column no transformer selects (`"drop"`, `remainder="drop"`) is never read, and a column handed alone to
+a text vectorizer (`TfidfVectorizer`, `CountVectorizer`, `HashingVectorizer`, itself or in a pipeline, after
+an imputer say) is read as words. A model of any other shape reads every column.
 Training then proves a column unread by predicting the test rows with a placeholder in its place
 (train/checks.py check_served_path): the same probabilities, or the model is refused.
 """
@@ -14,7 +15,9 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import StackingClassifier, VotingClassifier
 from sklearn.feature_extraction.text import CountVectorizer, HashingVectorizer
 from sklearn.pipeline import Pipeline
 
@@ -30,40 +33,78 @@ class ColumnUse:
     unread: frozenset[str] = frozenset()
 
 
+@dataclass(frozen=True)
+class _Reads:
+    """What one part of the model reads of the raw frame: the columns, and those of them read as words only."""
+
+    read: frozenset[str]
+    words: frozenset[str]
+
+
 def column_use(model: Any, columns: Sequence[str], declared_unused: Collection[str] = ()) -> ColumnUse:
     """How `model` uses each of `columns` (X_train's, in order); `declared_unused` are the notebook's own."""
-    found = _from_column_transformer(_first_step(model), list(columns))
-    return ColumnUse(found.words - set(declared_unused), found.unread | set(declared_unused))
+    found = _reads(model, list(columns))
+    if found is None:  # nothing known: every column is read, none as words for sure
+        return ColumnUse(frozenset(), frozenset(declared_unused))
+    unread = (set(columns) - found.read) | set(declared_unused)
+    return ColumnUse(frozenset(found.words - unread), frozenset(unread))
 
 
-def _first_step(model: Any) -> Any:
-    """The estimator that receives the raw frame: a pipeline's first step, nested pipelines unwrapped."""
-    while isinstance(model, Pipeline):
-        model = model.steps[0][1]
-    return model
+def _reads(model: Any, columns: list[str]) -> _Reads | None:
+    """What `model` reads of the raw frame; None when it cannot be known (the part sees every column)."""
+    if isinstance(model, Pipeline):
+        return _reads(model.steps[0][1], columns)
+    if isinstance(model, ColumnTransformer):
+        return _from_column_transformer(model, columns)
+    members = _members(model)
+    if not members:
+        return None
+    found = [_reads(member, columns) for member in members]
+    if any(reads is None for reads in found):
+        return None
+    read = frozenset().union(*(reads.read for reads in found if reads is not None))
+    # Words only where no member reads the column otherwise.
+    other = frozenset().union(*(reads.read - reads.words for reads in found if reads is not None))
+    return _Reads(read, frozenset().union(*(reads.words for reads in found if reads is not None)) - other)
 
 
-def _from_column_transformer(step: Any, columns: list[str]) -> ColumnUse:
-    """The use a fitted ColumnTransformer makes of `columns`; nothing is known of any other step."""
-    if not isinstance(step, ColumnTransformer) or not hasattr(step, "transformers_"):
-        return ColumnUse()
+def _members(model: Any) -> list[Any]:
+    """The fitted models a wrapper hands the raw frame to: a calibration's folds, an ensemble's members."""
+    if isinstance(model, CalibratedClassifierCV):
+        return [fold.estimator for fold in getattr(model, "calibrated_classifiers_", [])]
+    if isinstance(model, StackingClassifier) and model.passthrough:
+        return []  # its final estimator sees the raw columns too
+    if isinstance(model, VotingClassifier | StackingClassifier):
+        return list(getattr(model, "estimators_", []))
+    return []
+
+
+def _from_column_transformer(step: ColumnTransformer, columns: list[str]) -> _Reads | None:
+    """What a fitted ColumnTransformer reads of `columns`."""
     # scikit-learn's own map of each fitted transformer (and "remainder") to the input columns it took.
     picked = getattr(step, "_transformer_to_input_indices", None)
-    if picked is None or list(getattr(step, "feature_names_in_", [])) != columns:
-        return ColumnUse()
+    if not hasattr(step, "transformers_") or picked is None:
+        return None
+    if list(getattr(step, "feature_names_in_", [])) != columns:
+        return None
     read: set[str] = set()
     words: set[str] = set()
-    for name, transformer, selection in step.transformers_:
+    other: set[str] = set()
+    for name, transformer, _selection in step.transformers_:
         if isinstance(transformer, str) and transformer == "drop":
             continue
         taken = {columns[index] for index in picked.get(name, [])}
         read |= taken
-        # A vectorizer takes one column as a 1-D array of texts: the selection is one name (or position), no list.
-        if _is_text_vectorizer(transformer) and isinstance(selection, str | int):
+        # A vectorizer reads one column's texts (given alone, or flattened after an imputer).
+        if len(taken) == 1 and _has_text_vectorizer(transformer):
             words |= taken
-    return ColumnUse(frozenset(words), frozenset(set(columns) - read))
+        else:
+            other |= taken
+    return _Reads(frozenset(read), frozenset(words - other))
 
 
-def _is_text_vectorizer(transformer: Any) -> bool:
-    """A text vectorizer, or a pipeline that starts with one."""
-    return isinstance(_first_step(transformer), TEXT_VECTORIZERS)
+def _has_text_vectorizer(transformer: Any) -> bool:
+    """A text vectorizer, or a pipeline with one among its steps."""
+    if isinstance(transformer, Pipeline):
+        return any(_has_text_vectorizer(step) for _, step in transformer.steps)
+    return isinstance(transformer, TEXT_VECTORIZERS)

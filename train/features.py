@@ -112,10 +112,16 @@ def describe_column(
     kind = feature_kind(name, column)
     if present.empty:
         raise ModelCheckFailed(f"column `{name}` has no values in the training data: drop it in the notebook.")
-    if kind is FeatureKind.CATEGORY and not as_category and _is_free_text(name, column, present, use):
+    declared_text = note.get("max_chars") is not None  # the notebook says it is free text
+    if declared_text and (kind is not FeatureKind.CATEGORY or isinstance(column.dtype, pd.CategoricalDtype)):
+        what = "a pandas category, a fixed set of values" if kind is FeatureKind.CATEGORY else f"a {kind.value}"
+        raise ModelCheckFailed(f"`model_card` gives `{name}` a max_chars, but it is {what}, not free text.")
+    if (
+        kind is FeatureKind.CATEGORY
+        and not as_category
+        and (declared_text or _is_free_text(name, column, present, use))
+    ):
         kind = FeatureKind.TEXT
-    if note.get("max_chars") is not None and kind is not FeatureKind.TEXT:
-        raise ModelCheckFailed(f"`model_card` gives `{name}` a max_chars, but it is a {kind.value}, not free text.")
     extra: dict[str, Any] = {}
     if kind in (FeatureKind.NUMBER, FeatureKind.INTEGER):
         values = present.to_numpy(dtype=np.float64)
@@ -134,7 +140,8 @@ def describe_column(
         if len(counts) > MANY_CATEGORIES:
             logger.warning(
                 "Column `%s` has %d different values (%d%% of its rows): served as a category, a request must send "
-                "one of them. If it is an identifier or free text, leave it out of X_train or turn it into numbers",
+                "one of them. If it is free text, give it a max_chars in model_card; if an identifier, drop it in "
+                "the ColumnTransformer or list it in model_card['unused']",
                 name,
                 len(counts),
                 round(100 * len(counts) / len(present)),
@@ -151,11 +158,20 @@ def describe_column(
         dtype=str(column.dtype),
         nullable=missing > 0,
         missing=missing,
+        blank_as_none=_blanks_are_none(column),
         title=note.get("title", ""),
         description=note.get("description", ""),
         unit=note.get("unit", ""),
         **extra,
     )
+
+
+def _blanks_are_none(column: pd.Series) -> bool:
+    """An object column whose every blank is None, none NaN: the model was fitted on None."""
+    if not pd.api.types.is_object_dtype(column.dtype):
+        return False
+    blanks = column[column.isna()]
+    return not blanks.empty and all(value is None for value in blanks)
 
 
 def _is_free_text(name: str, column: pd.Series, present: pd.Series, use: ColumnUse) -> bool:

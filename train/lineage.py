@@ -21,7 +21,7 @@ def fingerprint(features: pd.DataFrame, labels: Any) -> str:
     """SHA-256 over the column names, dtypes, every value and every label: the same data gives the same hex."""
     digest = hashlib.sha256()
     digest.update(repr([(str(name), str(dtype)) for name, dtype in features.dtypes.items()]).encode())
-    digest.update(pd.util.hash_pandas_object(features, index=False).to_numpy().tobytes())
+    digest.update(pd.util.hash_pandas_object(_hashable(features), index=False).to_numpy().tobytes())
     digest.update(
         pd.util.hash_pandas_object(pd.Series(np.asarray(labels).astype(str)), index=False).to_numpy().tobytes()
     )
@@ -56,6 +56,18 @@ def _estimators(model: Any) -> list[Any]:
                     v for item in value for v in (item if isinstance(item, tuple) else (item,)) if hasattr(v, "fit")
                 ]
     return found
+
+
+def _hashable(features: pd.DataFrame) -> pd.DataFrame:
+    """The frame with any column of unhashable values (lists, dicts: an unused column may hold them) as their repr."""
+    columns = {}
+    for name, column in features.items():
+        try:
+            pd.util.hash_pandas_object(column, index=False)
+            columns[name] = column
+        except TypeError:
+            columns[name] = column.map(repr)
+    return pd.DataFrame(columns, index=features.index)
 
 
 def git_commit(path: Path) -> tuple[str | None, bool | None]:

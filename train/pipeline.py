@@ -11,7 +11,7 @@ from typing import Any
 import bentoml
 import pandas as pd
 
-from modelcard.card import FeatureSpec, Lineage, ModelCard, SearchSummary
+from modelcard.card import FeatureKind, FeatureSpec, Lineage, ModelCard, SearchSummary
 from runtime.table import FeatureTable
 from train.checks import (
     check_classifier,
@@ -27,6 +27,7 @@ from train.compile import CompiledModel, compile_to_onnx, run_onnx
 from train.compose import check_composition, compose
 from train.describe import evaluate, pick_examples, reference_rows
 from train.features import DEFAULT_LIMIT_FACTOR, describe_features
+from train.labels import decode_labels
 from train.lineage import fingerprint, git_commit, library_versions
 from train.notebook import ExecutedNotebook, first_heading, run_notebook
 from train.notebook_code import check_loads_elsewhere, notebook_code, serialize
@@ -56,6 +57,7 @@ class TrainOptions:
     y_test_var: str = "y_test"
     preprocessor_var: str | None = None
     card_var: str = "model_card"
+    label_encoder_var: str = "label_encoder"
     gates: dict[str, float] = field(default_factory=dict)  # empty: the notebook's gate, else DEFAULT_GATES
     limit_factor: float = DEFAULT_LIMIT_FACTOR
     compile_onnx: bool = True
@@ -73,7 +75,8 @@ def train(options: TrainOptions) -> bentoml.Tag:
     wanted = [options.model_var, options.x_train_var, options.y_train_var, options.x_test_var, options.y_test_var]
     if options.preprocessor_var:
         wanted.append(options.preprocessor_var)
-    executed = run_notebook(options.notebook, wanted, options.output_dir, options.timeout, optional=[options.card_var])
+    optional = [options.card_var, options.label_encoder_var]
+    executed = run_notebook(options.notebook, wanted, options.output_dir, options.timeout, optional=optional)
     objects = executed.objects
     X_train, y_train = objects[options.x_train_var], objects[options.y_train_var]
     X_test, y_test = objects[options.x_test_var], objects[options.y_test_var]
@@ -92,7 +95,14 @@ def train(options: TrainOptions) -> bentoml.Tag:
     )
     feature_notes = {name: note.model_dump() for name, note in notes.features.items()}
     features = describe_features(X_train, options.limit_factor, feature_notes, use, X_test)
+    _log_kinds(features)
     class_names = [str(c) for c in model.classes_]
+    encoder = objects.get(options.label_encoder_var)
+    if encoder is not None:
+        class_names, (y_train, y_test) = decode_labels(
+            encoder, options.label_encoder_var, model.classes_, y_train, y_test
+        )
+        logger.info("Classes decoded by `%s`: %s", options.label_encoder_var, ", ".join(class_names))
     probabilities = predict_test_set(model, X_test)
     check_served_path(model, features, X_test, probabilities)
     metrics = evaluate(probabilities, y_test, class_names)
@@ -172,6 +182,14 @@ def _served_onnx(onnx_file: bytes | None, features: list[FeatureSpec]) -> Callab
     if onnx_file is None:
         return None
     return lambda rows: run_onnx(onnx_file, FeatureTable.from_frame(features, rows))
+
+
+def _log_kinds(features: list[FeatureSpec]) -> None:
+    """Say which columns are served as free text and which the model never reads: the two a reader may not expect."""
+    for kind, what in ((FeatureKind.TEXT, "Served as free text"), (FeatureKind.UNUSED, "Never read by the model")):
+        names = [spec.name for spec in features if spec.kind is kind]
+        if names:
+            logger.info("%s: %s", what, ", ".join(names))
 
 
 def _title(notes: CardNotes, executed: ExecutedNotebook, options: TrainOptions) -> str:

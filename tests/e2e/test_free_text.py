@@ -46,19 +46,27 @@ def reviews(product_reviews_tag: str, log_dir: Path, artifacts: Path) -> Iterato
 
 
 @pytest.fixture(scope="module")
-def card(reviews: Server) -> dict[str, Any]:
-    return httpx.get(f"{reviews.url}/model").json()["card"]
+def info(reviews: Server) -> dict[str, Any]:
+    return httpx.get(f"{reviews.url}/model").json()
+
+
+@pytest.fixture(scope="module")
+def card(info: dict[str, Any]) -> dict[str, Any]:
+    return info["card"]
 
 
 def example_row(card: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in card["examples"][0].items() if k != "label"}
 
 
-def test_the_card_describes_text_by_its_words_and_the_id_as_unused(card: dict[str, Any]) -> None:
+def test_the_card_describes_text_by_its_words_and_the_id_as_unused(info: dict[str, Any], card: dict[str, Any]) -> None:
     kinds = {f["name"]: f["kind"] for f in card["features"]}
     assert kinds["review"] == "text" and kinds["review_id"] == "unused"
     review = next(f for f in card["features"] if f["name"] == "review")
-    assert review["categories"] is None and review["text"]["samples"]
+    assert review["categories"] is None
+    # Training's own reviews and words stay with the key's holders, as its rows do.
+    assert review["text"]["samples"] == [] == review["text"]["vocabulary"]
+    assert "card.features[].text.samples" in info["withheld"]
     assert review["text"]["chars"]["max"] < review["text"]["max_chars"] == 10_000
     assert card["runtime"] == "onnx", card["runtime_note"]
 
