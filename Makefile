@@ -76,7 +76,7 @@ audit: setup ## Check every locked dependency for known vulnerabilities (report 
 build: setup ## test -> train -> build -> export -> containerize -> smoke (scripts/build.sh; ARGS=--local-base ...)
 	scripts/build.sh --notebook $(NOTEBOOK) $(ARGS)
 
-bench: setup ## Benchmark the example bentos against Flask + pickle and a bare-starlette floor (~9 minutes)
+bench: setup ## Benchmark the example bentos against Flask + pickle and a bare-starlette floor (~13 minutes)
 	scripts/system-deps.sh hey
 	$(VENV)/bin/python -m benchmarks
 

@@ -78,8 +78,8 @@ class FeatureSpec(BaseModel):
     text: TextStats | None = Field(None, description="text features: lengths, words and samples")
     placeholder: Any = Field(
         None,
-        description="unused features: the training value the model is handed in its place (it never reads it, "
-        "which training checks), so its frame keeps the training dtype",
+        description="unused features: the constant of its dtype the model is handed in its place (\"\", 0, false, the "
+        "epoch; never a training value): it never reads it, which training checks",
     )
     unseen_answered: bool | None = Field(
         None,

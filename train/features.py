@@ -186,11 +186,7 @@ def _is_free_text(name: str, column: pd.Series, present: pd.Series, use: ColumnU
 
 def _unused(name: str, column: pd.Series, missing: int, present: pd.Series, note: Mapping[str, Any]) -> FeatureSpec:
     """A column the model never reads: any value is taken and logged; the model is handed a training value."""
-    placeholder = None if present.empty else present.mode().iloc[0]
-    if isinstance(placeholder, np.generic):
-        placeholder = placeholder.item()
-    if placeholder is not None and not isinstance(placeholder, str | int | float | bool):
-        placeholder = str(placeholder)  # a date and the like, as text: the frame's dtype reads it back
+    placeholder = _placeholder(column)
     described = {
         "title": note.get("title", ""),
         "description": note.get("description", ""),
@@ -204,6 +200,27 @@ def _unused(name: str, column: pd.Series, missing: int, present: pd.Series, note
         missing=missing,
         **{"placeholder": placeholder, **described},
     )
+
+
+# What an unused column is filled with for the model, by dtype: no training value, so the card holds none of them.
+_PLACEHOLDERS: tuple[tuple[Any, Any], ...] = (
+    (pd.api.types.is_bool_dtype, False),
+    (pd.api.types.is_numeric_dtype, 0),
+    (pd.api.types.is_datetime64_any_dtype, "1970-01-01"),
+    (pd.api.types.is_timedelta64_dtype, "0s"),
+)
+
+
+def _placeholder(column: pd.Series) -> Any:
+    """A constant of the column's dtype (false, 0, the epoch, "" for text and objects), checked to fit it."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return None  # its fixed set of values: a blank is the one value always in it
+    value = next((value for matches, value in _PLACEHOLDERS if matches(column.dtype)), "")
+    try:
+        pd.Series([value], dtype=column.dtype)
+    except (TypeError, ValueError):
+        return None  # a dtype that takes no constant: the model is handed blanks
+    return value
 
 
 def text_stats(train: pd.Series, test: pd.Series, max_chars: int | None) -> TextStats:

@@ -31,8 +31,6 @@ UNUSED_NOTE = "not used by the model; kept in the prediction log"
 # A text area's height follows the training values' median length, within these lines.
 TEXT_LINES = (2, 6)
 CHARS_PER_LINE = 80
-# How much of a training sample the empty text area shows as its placeholder.
-PLACEHOLDER_CHARS = 120
 
 
 class FormError(ValueError):
@@ -155,7 +153,6 @@ def _text_input(field: FeatureInput, shown: Any) -> gr.components.Component:
         lines=_text_lines(spec.text),
         max_lines=TEXT_LINES[1] * 2,
         max_length=spec.text.max_chars,
-        placeholder=_text_placeholder(spec.text),
         label=spec.label,
         info=_info(spec, f"free text, up to {spec.text.max_chars:,} characters", blank),
         elem_id=element_id(spec.name),
@@ -165,13 +162,11 @@ def _text_input(field: FeatureInput, shown: Any) -> gr.components.Component:
 def _unused_input(field: FeatureInput, shown: Any) -> gr.components.Component:
     """A one-line optional box: the model never reads it, the prediction log keeps it to join on."""
     spec = field.spec
-    example = "" if spec.placeholder is None else f"e.g. {spec.placeholder}"
     return gr.Textbox(
         value=shown,
         lines=1,
         max_lines=1,
         max_length=MAX_UNUSED_CHARS,  # as the API takes
-        placeholder=example or None,
         label=f"{spec.label} (optional)",
         info=_info(spec, UNUSED_NOTE),
         elem_id=element_id(spec.name),
@@ -194,14 +189,6 @@ def _text_lines(text: TextStats) -> int:
     median = quantiles[len(quantiles) // 2]
     low, high = TEXT_LINES
     return min(high, max(low, math.ceil(median / CHARS_PER_LINE)))
-
-
-def _text_placeholder(text: TextStats) -> str | None:
-    """The first training sample, shortened, as the empty text area's hint."""
-    if not text.samples:
-        return None
-    sample = " ".join(text.samples[0].split())  # one line: the hint shows no line breaks
-    return "e.g. " + (sample if len(sample) <= PLACEHOLDER_CHARS else sample[: PLACEHOLDER_CHARS - 1] + "…")
 
 
 def _step(low: float, high: float) -> float:
