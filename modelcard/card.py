@@ -78,7 +78,7 @@ class FeatureSpec(BaseModel):
     text: TextStats | None = Field(None, description="text features: lengths, words and samples")
     placeholder: Any = Field(
         None,
-        description="unused features: the constant of its dtype the model is handed in its place (\"\", 0, false, the "
+        description='unused features: the constant of its dtype the model is handed in its place ("", 0, false, the '
         "epoch; never a training value): it never reads it, which training checks",
     )
     unseen_answered: bool | None = Field(

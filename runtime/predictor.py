@@ -13,7 +13,7 @@ import numpy as np
 import onnxruntime as ort
 
 from modelcard.card import FeatureSpec, ModelCard, read_card
-from modelcard.files import ONNX_FILE, SKLEARN_FILE
+from modelcard.files import GZIP_SUFFIX, ONNX_FILE, SKLEARN_FILE, stored_file
 from runtime.table import FeatureTable, TableBuilder
 
 logger = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ class OnnxRuntime:
         # One thread per session: BentoML scales by worker processes, and threads would fight over the cores.
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
-        source = model if isinstance(model, bytes) else str(model)
+        source = model if isinstance(model, bytes) else _onnx_source(model)
         self._session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
         self._input_types = {i.name: i.type for i in self._session.get_inputs()}
         # With ZipMap off the second output is the (rows, classes) probability matrix.
@@ -105,12 +105,22 @@ class Predictor:
 
 def choose_runtime(model_dir: Path, card: ModelCard, wanted: str) -> Runtime:
     """ONNX when the model carries a parity-checked ONNX file and `wanted` allows it, else scikit-learn."""
-    onnx_path = model_dir / ONNX_FILE
+    onnx_path = stored_file(model_dir, ONNX_FILE)
     if wanted != "sklearn" and card.runtime == "onnx" and onnx_path.is_file():
         return OnnxRuntime(onnx_path)
     if wanted == "onnx":
         raise ValueError(f"SERVING_RUNTIME=onnx, but this model has no ONNX file ({card.runtime_note})")
-    return SklearnRuntime(model_dir / SKLEARN_FILE, card.features)
+    # joblib reads a gzipped pickle by its magic bytes.
+    return SklearnRuntime(stored_file(model_dir, SKLEARN_FILE), card.features)
+
+
+def _onnx_source(path: Path) -> str | bytes:
+    """What onnxruntime loads: the file's path, or its bytes unzipped when training stored it gzipped."""
+    if path.name.endswith(GZIP_SUFFIX):
+        import gzip
+
+        return gzip.decompress(path.read_bytes())
+    return str(path)
 
 
 class ModelLoadError(RuntimeError):

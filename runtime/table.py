@@ -161,7 +161,7 @@ def _series(spec: FeatureSpec, column: np.ndarray) -> Any:
             return pd.Categorical(column, categories=spec.dtype_categories or sorted(spec.categories or {}))
         if dtype == "object":
             # NaN marks a blank, as scikit-learn's imputers look for it, unless training's blanks were None.
-            blank = None if spec.blank_as_none else np.nan
+            blank: Any = None if spec.blank_as_none else np.nan
             return pd.Series(np.where(column == None, blank, column), dtype=object)  # noqa: E711 - elementwise
         return pd.Series(column, dtype=dtype)
     missing = np.isnan(column)
