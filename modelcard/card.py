@@ -138,6 +138,11 @@ class Lineage(BaseModel):
     train_fingerprint: str = Field(description="SHA-256 over the training features, labels, names and dtypes")
     test_fingerprint: str = Field(description="the same over the test split")
     libraries: dict[str, str] = Field(description="versions of the libraries the model needs to load and run")
+    requirements: dict[str, str] = Field(
+        default_factory=dict,
+        description="the packages the notebook's requirements.txt added to the project's, as installed for "
+        "training (distribution -> version): what a bento of this model installs besides the project's",
+    )
 
 
 class SearchSummary(BaseModel):

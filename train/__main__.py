@@ -11,6 +11,7 @@ from types import FrameType
 
 import bentoml
 
+from train import environment
 from train.checks import parse_gates
 from train.errors import Stopped, TrainingError
 from train.pipeline import DEFAULT_GATES, TrainOptions, train
@@ -51,6 +52,13 @@ def parse_args(argv: list[str] | None = None) -> TrainOptions:
         "--card-var",
         default=defaults.card_var,
         help="kernel variable with the notebook's title, feature descriptions and gate (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--requirements",
+        type=Path,
+        default=None,
+        help="the notebook's own packages, in pip's syntax (default: a requirements.txt beside the notebook, if "
+        "there is one), installed into an environment of the notebook's own",
     )
     parser.add_argument(
         "--label-encoder-var",
@@ -99,6 +107,8 @@ def parse_args(argv: list[str] | None = None) -> TrainOptions:
         parser.error(str(error))
     if args.min_accuracy is not None:
         gates["accuracy"] = args.min_accuracy
+    if args.requirements is not None and not args.requirements.is_file():
+        parser.error(f"--requirements {args.requirements} does not exist")
     options = {k: v for k, v in vars(args).items() if k not in ("gate", "min_accuracy")}
     result = TrainOptions(**options, gates=gates)
     try:
@@ -117,6 +127,14 @@ def main(argv: list[str] | None = None) -> int:
     """Train and print the new model tag; return the process exit code."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     options = parse_args(argv)
+    requirements = environment.requirements_for(options.notebook, options.requirements)
+    if requirements is not None and environment.current() is None:
+        try:
+            made = environment.prepare(requirements)
+        except TrainingError as error:
+            logger.error("Training failed, nothing was saved to the model store.\n%s", error)
+            return error.exit_code
+        return environment.run_inside(made, sys.argv[1:] if argv is None else argv)
     # By default SIGTERM ends Python at once: no `finally`, so the notebook's kernel would be left running.
     signal.signal(signal.SIGTERM, _stop)
     try:

@@ -21,6 +21,12 @@ from train.errors import MissingVariables, ModelCheckFailed, NotebookFailed
 
 logger = logging.getLogger(__name__)
 
+# What a failed import adds to its error: the one way to give the notebook a package the project does not have.
+MISSING_PACKAGE_HINT = (
+    ". A package the project does not have goes in a requirements.txt beside the notebook ({folder}/requirements.txt, "
+    "pip's syntax, e.g. `lightgbm==4.7.0`): training installs it into an environment of the notebook's own "
+    "(docs/training.md)"
+)
 # Runs in the notebook's kernel after its last cell; it adds nothing to the notebook itself. cloudpickle saves
 # what the notebook defined itself (its functions and classes) by value, as BentoML and MLflow do, so they load
 # where the notebook never ran; everything imported from a package is saved by reference, as pickle does.
@@ -94,8 +100,10 @@ def _execute_cells(client: NotebookClient, notebook: NotebookNode, path: Path) -
         try:
             client.execute_cell(cell, index, execution_count=code_cells_run + 1)
         except CellExecutionError as error:
+            hint = MISSING_PACKAGE_HINT.format(folder=path.parent) if error.ename == "ModuleNotFoundError" else ""
+            source = f"\n--- cell source ---\n{cell.source}"
             raise NotebookFailed(
-                f"{path}: cell {index + 1} raised {error.ename}: {error.evalue}\n--- cell source ---\n{cell.source}"
+                f"{path}: cell {index + 1} raised {error.ename}: {error.evalue}{hint}{source}"
             ) from error
         except (CellTimeoutError, DeadKernelError) as error:
             raise NotebookFailed(f"{path}: cell {index + 1} did not finish: {error}") from error

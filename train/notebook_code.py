@@ -133,7 +133,8 @@ def _load_failure(detail: str, code: list[str]) -> str:
     return (
         f"the stored model does not load in a process that never ran the notebook ({last}).{named} "
         "Code imported from a module in the notebook's folder is not saved with the model: define it in the "
-        "notebook, or install it as a package (see docs/training.md)."
+        "notebook. A package the project does not have goes in a requirements.txt beside the notebook, which "
+        "training installs for it (see docs/training.md)."
     )
 
 

@@ -13,6 +13,7 @@ import pandas as pd
 
 from modelcard.card import FeatureKind, FeatureSpec, Lineage, ModelCard, SearchSummary
 from runtime.table import FeatureTable
+from train import environment as notebook_environment
 from train.checks import (
     check_classifier,
     check_frames,
@@ -58,6 +59,7 @@ class TrainOptions:
     preprocessor_var: str | None = None
     card_var: str = "model_card"
     label_encoder_var: str = "label_encoder"
+    requirements: Path | None = None  # default: a requirements.txt beside the notebook (train/environment.py)
     gates: dict[str, float] = field(default_factory=dict)  # empty: the notebook's gate, else DEFAULT_GATES
     limit_factor: float = DEFAULT_LIMIT_FACTOR
     compile_onnx: bool = True
@@ -192,6 +194,12 @@ def _log_kinds(features: list[FeatureSpec]) -> None:
             logger.info("%s: %s", what, ", ".join(names))
 
 
+def _installed_requirements() -> dict[str, str]:
+    """What the notebook's requirements added to the project's packages, when training runs in their environment."""
+    inside = notebook_environment.current()
+    return dict(inside.packages) if inside is not None else {}
+
+
 def _title(notes: CardNotes, executed: ExecutedNotebook, options: TrainOptions) -> str:
     """The notebook's own title for its model, its first heading, or its file name."""
     return notes.title or first_heading(executed.notebook) or options.notebook.stem.replace("_", " ")
@@ -219,4 +227,5 @@ def _lineage(
         train_fingerprint=fingerprint(X_train, y_train),
         test_fingerprint=fingerprint(X_test, y_test),
         libraries=library_versions(model),
+        requirements=_installed_requirements(),
     )

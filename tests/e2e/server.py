@@ -45,9 +45,12 @@ def private_home(shared: Path) -> Path:
 
 @contextmanager
 def serve(
-    target: str, cwd: Path, log: Path, env: dict[str, str] | None = None, timeout: float = 90
+    target: str, cwd: Path, log: Path, env: dict[str, str] | None = None, timeout: float = 90, python: str | None = None
 ) -> Iterator[Server]:
-    """Run `bentoml serve target` on a free port until the block ends; fail with the log if it never gets ready."""
+    """Run `bentoml serve target` on a free port until the block ends; fail with the log if it never gets ready.
+
+    `python`: serve with that interpreter's BentoML (`python -m bentoml serve`), e.g. a notebook's environment.
+    """
     env = dict(env or {})
     own_home = None
     if "BENTOML_HOME" not in env:
@@ -58,7 +61,15 @@ def serve(
     started = time.monotonic()
     with log.open("w") as log_file:
         process = subprocess.Popen(
-            [BENTOML, "serve", target, "--host", "127.0.0.1", "--port", str(port)],
+            [
+                *([python, "-m", "bentoml"] if python else [BENTOML]),
+                "serve",
+                target,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
             cwd=cwd,
             env={**os.environ, **env},
             stdout=log_file,
