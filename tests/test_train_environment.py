@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from train.environment import _names, _normalized, current, requirements_for
+from train.environment import _locked_pins_moved, _names, _normalized, current, requirements_for
 
 
 def test_the_requirements_beside_the_notebook_or_the_given_file(tmp_path: Path) -> None:
@@ -27,3 +27,9 @@ def test_requirement_lines_give_their_package_names() -> None:
 
 def test_the_project_environment_is_no_notebook_environment() -> None:
     assert current() is None
+
+
+def test_a_pin_that_moves_a_locked_package_is_named_with_the_locked_version() -> None:
+    lock = "numpy==2.4.6\nscipy==1.17.1 ; python_version >= '3.11'\n"
+    wanted = "lightgbm\nnumpy==1.26.4  # the tutorial's\nscipy>=1.10\nNumPy<3\n"
+    assert _locked_pins_moved(wanted, lock) == ["it asks for numpy==1.26.4, the project locks numpy 2.4.6"]

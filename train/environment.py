@@ -114,7 +114,7 @@ def prepare(requirements: Path) -> NotebookEnvironment:
 
 def run_inside(environment: NotebookEnvironment, argv: list[str]) -> int:
     """`python -m train` with these arguments, run again with the environment's Python; its exit code."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONNOUSERSITE": "1"}  # no package from ~/.local either
     return subprocess.run([str(environment.python), "-m", "train", *argv], env=env, check=False).returncode
 
 
@@ -126,12 +126,34 @@ def _resolve(uv: str, requirements: Path, constraints: Path) -> list[str]:
         capture_output=True, text=True, check=False, timeout=UV_TIMEOUT_S,
     )  # fmt: skip
     if result.returncode != 0:
-        reason = " ".join(line.strip() for line in result.stderr.splitlines() if line.strip())
+        moved = _locked_pins_moved(requirements.read_text(), constraints.read_text())
+        reason = "; ".join(moved) or " ".join(line.strip() for line in result.stderr.splitlines() if line.strip())
         raise RequirementsRefused(
-            f"{requirements} cannot be installed beside the project's locked packages: {reason} "
+            f"{requirements} cannot be installed beside the project's locked packages: {reason}. "
             "Loosen or drop that pin in the notebook's requirements (the project's versions are in uv.lock)."
         )
     return [line.strip() for line in result.stdout.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def _locked_pins_moved(wanted: str, lock: str) -> list[str]:
+    """The notebook's own lines that pin a locked package to a version its lock does not hold, each named."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    locked = {}
+    for line in lock.splitlines():
+        name, _, version = line.strip().partition("==")
+        if version:
+            locked[_normalized(name)] = version.split(";")[0].strip()
+    moved = []
+    for line in wanted.splitlines():
+        try:
+            requirement = Requirement(line.split("#")[0].strip())
+        except InvalidRequirement:
+            continue
+        held = locked.get(_normalized(requirement.name))
+        if held is not None and requirement.specifier and held not in requirement.specifier:
+            moved.append(f"it asks for {requirement}, the project locks {requirement.name} {held}")
+    return moved
 
 
 def _uv() -> str:
