@@ -376,3 +376,14 @@ def encoder_of_other_labels(folder: Path) -> Path:
         "y_train, y_test = label_encoder.transform(y_train), label_encoder.transform(y_test)\n", ""
     )
     return write_notebook(folder, "encoder_of_other_labels", LOAD_IRIS, fit)
+
+
+def needs_a_training_only_package(folder: Path) -> Path:
+    """A pipeline step from a package the training step has but a served model would not (skl2onnx)."""
+    fit = (
+        "from skl2onnx.sklapi import CastTransformer\n"
+        "from sklearn.linear_model import LogisticRegression\n"
+        "from sklearn.pipeline import make_pipeline\n"
+        "model = make_pipeline(CastTransformer(), LogisticRegression(max_iter=500)).fit(X_train, y_train)"
+    )
+    return write_notebook(folder, "needs_a_training_only_package", LOAD_IRIS, fit)

@@ -194,6 +194,7 @@ def test_the_model_is_named_after_its_notebook_by_default(tmp_path: Path, capsys
         (notebooks.datetime_column, [], 4, "column `day` has dtype datetime64"),
         (notebooks.reviews_declaring_a_read_column, [], 4, "change when `price` is replaced by a training value"),
         (notebooks.encoder_of_other_labels, [], 4, "`label_encoder` cannot decode the model's classes"),
+        (notebooks.needs_a_training_only_package, [], 4, "the model needs skl2onnx, which a served model would not"),
         (notebooks.mixed_object_column, [], 4, "column `code` mixes value types (int, str)"),
         (notebooks.raises_on_a_row, [], 4, "the model raised on test row 3"),
         (notebooks.helper_module, [], 4, "ModuleNotFoundError: No module named 'iris_helpers'"),

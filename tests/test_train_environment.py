@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from train.environment import _locked_pins_moved, _names, _normalized, current, requirements_for
+from train.environment import _locked_pins_moved, current, normalized, requirement_names, requirements_for
 
 
 def test_the_requirements_beside_the_notebook_or_the_given_file(tmp_path: Path) -> None:
@@ -21,8 +21,8 @@ def test_requirement_lines_give_their_package_names() -> None:
     lines = (
         "# a comment\nLightGBM==4.7.0\nxgboost-cpu>=3 ; python_version >= '3.10'\n-c constraints.txt\n\nscikit_learn\n"
     )
-    assert _names(lines) == ["LightGBM", "xgboost-cpu", "scikit_learn"]
-    assert _normalized("Scikit_Learn") == _normalized("scikit-learn") == "scikit-learn"
+    assert requirement_names(lines) == ["LightGBM", "xgboost-cpu", "scikit_learn"]
+    assert normalized("Scikit_Learn") == normalized("scikit-learn") == "scikit-learn"
 
 
 def test_the_project_environment_is_no_notebook_environment() -> None:

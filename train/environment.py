@@ -89,8 +89,8 @@ def prepare(requirements: Path) -> NotebookEnvironment:
         constraints = Path(scratch) / "project-lock.txt"
         constraints.write_text(lock)
         pinned = _resolve(uv, requirements, constraints)
-    locked = {_normalized(name) for name in _names(lock)}
-    extra = [line for line in pinned if _normalized(_names(line)[0]) not in locked]
+    locked = {normalized(name) for name in requirement_names(lock)}
+    extra = [line for line in pinned if normalized(requirement_names(line)[0]) not in locked]
     shutil.rmtree(folder, ignore_errors=True)
     _run([uv, "venv", "-q", "--python", sys.executable, str(folder)])
     site = Path(sysconfig.get_paths(vars={"base": str(folder), "platbase": str(folder)})["purelib"])
@@ -143,14 +143,14 @@ def _locked_pins_moved(wanted: str, lock: str) -> list[str]:
     for line in lock.splitlines():
         name, _, version = line.strip().partition("==")
         if version:
-            locked[_normalized(name)] = version.split(";")[0].strip()
+            locked[normalized(name)] = version.split(";")[0].strip()
     moved = []
     for line in wanted.splitlines():
         try:
             requirement = Requirement(line.split("#")[0].strip())
         except InvalidRequirement:
             continue
-        held = locked.get(_normalized(requirement.name))
+        held = locked.get(normalized(requirement.name))
         if held is not None and requirement.specifier and held not in requirement.specifier:
             moved.append(f"it asks for {requirement}, the project locks {requirement.name} {held}")
     return moved
@@ -174,7 +174,7 @@ def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
     return result
 
 
-def _names(text: str) -> list[str]:
+def requirement_names(text: str) -> list[str]:
     """The package names of requirement lines ("name==1.0 ; marker" -> "name")."""
     names = []
     for line in text.splitlines():
@@ -184,7 +184,7 @@ def _names(text: str) -> list[str]:
     return names
 
 
-def _normalized(name: str) -> str:
+def normalized(name: str) -> str:
     """A distribution name as pip compares names (PEP 503)."""
     return re.sub(r"[-_.]+", "-", name).lower()
 

@@ -24,6 +24,8 @@ import cloudpickle
 import numpy as np
 import pandas as pd
 
+from train import environment
+from train.environment import normalized, requirement_names
 from train.errors import ModelCheckFailed
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,6 +111,7 @@ def check_loads_elsewhere(model_file: bytes, X_test: pd.DataFrame, expected: np.
         if "error" in result:
             raise ModelCheckFailed(_load_failure(result["error"], code))
         probabilities = np.load(Path(folder) / "probabilities.npy")
+    check_packages_served(result.get("packages", {}))
     if probabilities.shape != expected.shape or not np.array_equal(probabilities, expected):
         gap = float(np.abs(probabilities - expected).max()) if probabilities.shape == expected.shape else float("inf")
         raise ModelCheckFailed(
@@ -117,6 +120,28 @@ def check_loads_elsewhere(model_file: bytes, X_test: pd.DataFrame, expected: np.
             + (f" ({', '.join(code)})" if code else "")
             + ": make it depend only on its parameters and what it learned in fit."
         )
+
+
+def check_packages_served(packages: dict[str, str]) -> None:
+    """Refuse a model whose pickle needs a distribution the served model would lack, naming the line to add.
+
+    `packages` are the distributions the stored model's classes and imports come from, found while loading it.
+    A bento has the project's serving packages (requirements/serving.txt) and the notebook's requirements.
+    """
+    served = {normalized(name) for name in requirement_names(SERVING_REQUIREMENTS.read_text())}
+    inside = environment.current()
+    served |= {normalized(name) for name in (inside.packages if inside is not None else {})}
+    missing = {name: version for name, version in packages.items() if normalized(name) not in served}
+    if missing:
+        lines = ", ".join(f"`{name}=={version}`" for name, version in sorted(missing.items()))
+        raise ModelCheckFailed(
+            f"the model needs {', '.join(sorted(missing))}, which a served model would not have: neither the "
+            "project's serving packages (requirements/serving.txt) nor the notebook's requirements name "
+            f"{'it' if len(missing) == 1 else 'them'}; add {lines} to a requirements.txt beside the notebook."
+        )
+
+
+SERVING_REQUIREMENTS = ROOT / "requirements" / "serving.txt"
 
 
 def _fresh_env() -> dict[str, str]:
@@ -151,8 +176,38 @@ def _main(model_path: str, rows_path: str) -> int:
         sys.stdout.write(json.dumps({"error": f"{type(error).__name__}: {error}"}) + "\n")
         return 0
     np.save(Path(model_path).parent / "probabilities.npy", probabilities)
-    sys.stdout.write(json.dumps({"rows": len(probabilities)}) + "\n")
+    sys.stdout.write(json.dumps({"rows": len(probabilities), "packages": _packages_of(Path(model_path))}) + "\n")
     return 0
+
+
+def _packages_of(model_path: Path) -> dict[str, str]:
+    """The distributions (with versions) whose modules the pickle names: its classes, and cloudpickle's imports."""
+    import importlib.metadata
+
+    import cloudpickle.cloudpickle as by_value
+
+    modules: set[str] = set()
+
+    class Recording(pickle.Unpickler):
+        def find_class(self, module: str, name: str) -> Any:
+            modules.add(module.split(".")[0])
+            return super().find_class(module, name)
+
+    original = by_value.subimport
+
+    def subimport(name: str) -> Any:  # a module the notebook's own code imports, saved by name
+        modules.add(name.split(".")[0])
+        return original(name)
+
+    by_value.subimport = subimport
+    try:
+        with model_path.open("rb") as file:
+            Recording(file).load()
+    finally:
+        by_value.subimport = original
+    distributions = importlib.metadata.packages_distributions()
+    found = {name for module in modules for name in distributions.get(module, [])}
+    return {name: importlib.metadata.version(name) for name in sorted(found)}
 
 
 if __name__ == "__main__":
