@@ -40,7 +40,7 @@ train: setup ## Execute $(NOTEBOOK) and save its model to the BentoML store (NOT
 	$(VENV)/bin/python -m train --notebook $(NOTEBOOK)
 
 serve: train ## Train from $(NOTEBOOK), then serve its API + UI on http://localhost:$(PORT) (with its requirements.txt)
-	MODEL_TAG=$(MODEL):latest $$($(VENV)/bin/python -m train.environment $(NOTEBOOK)) -m bentoml serve . --port $(PORT)
+	PY=$$($(VENV)/bin/python -m train.environment $(NOTEBOOK)) && MODEL_TAG=$(MODEL):latest $$PY -m bentoml serve . --port $(PORT)
 
 # The quick loop: what a contributor runs before a commit. No root, no network (once set up), no slow tests.
 LINT_PATHS := .

@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         except TrainingError as error:
             logger.error("Training failed, nothing was saved to the model store.\n%s", error)
             return error.exit_code
-        return environment.run_inside(made, sys.argv[1:] if argv is None else argv)
+        return environment.run_inside(made, argv)
     # By default SIGTERM ends Python at once: no `finally`, so the notebook's kernel would be left running.
     signal.signal(signal.SIGTERM, _stop)
     try:

@@ -15,6 +15,7 @@ project's own when the notebook needs nothing more.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -38,6 +39,8 @@ REQUIREMENTS_FILE = "requirements.txt"
 ENVIRONMENTS = ROOT / ".cache" / "notebook-envs"
 # Written last into a finished environment: what was installed. An environment without it is rebuilt.
 MANIFEST = "notebook-environment.json"
+# The packages every bento of the project has (exported from uv.lock by `make lock`).
+SERVING_REQUIREMENTS = ROOT / "requirements" / "serving.txt"
 UV_TIMEOUT_S = 900
 _NAME = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)")
 
@@ -81,41 +84,63 @@ def prepare(requirements: Path) -> NotebookEnvironment:
     wanted = requirements.read_text()
     key = hashlib.sha256("\0".join([sys.version, str(ROOT), lock, wanted]).encode()).hexdigest()[:16]
     folder = ENVIRONMENTS / key
-    if (folder / MANIFEST).is_file():
-        logger.info("The notebook's requirements (%s) are installed in %s", requirements, folder)
-        return NotebookEnvironment(folder, json.loads((folder / MANIFEST).read_text())["packages"])
+    ENVIRONMENTS.mkdir(parents=True, exist_ok=True)
+    # One maker at a time per environment: a second training waits, then finds it made.
+    with (ENVIRONMENTS / f"{key}.lock").open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        if not (folder / MANIFEST).is_file():
+            try:
+                _make(uv, folder, requirements, lock)
+            except BaseException:
+                shutil.rmtree(folder, ignore_errors=True)  # never a half-made environment left to find
+                raise
+        else:
+            logger.info("The notebook's requirements (%s) are installed in %s", requirements, folder)
+    return NotebookEnvironment(folder, json.loads((folder / MANIFEST).read_text())["packages"])
+
+
+def _make(uv: str, folder: Path, requirements: Path, lock: str) -> None:
+    """Resolve the requirements against the lock, then make the overlay and install what the project lacks."""
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="notebook-env-") as scratch:
         constraints = Path(scratch) / "project-lock.txt"
         constraints.write_text(lock)
         pinned = _resolve(uv, requirements, constraints)
-    locked = {normalized(name) for name in requirement_names(lock)}
-    extra = [line for line in pinned if normalized(requirement_names(line)[0]) not in locked]
+    in_venv = {normalized(name) for name in requirement_names(lock)}
+    served = {normalized(name) for name in requirement_names(SERVING_REQUIREMENTS.read_text())}
     shutil.rmtree(folder, ignore_errors=True)
     _run([uv, "venv", "-q", "--python", sys.executable, str(folder)])
     site = Path(sysconfig.get_paths(vars={"base": str(folder), "platbase": str(folder)})["purelib"])
     # The project's own packages, after the environment's own: its .venv is read, never changed.
     (site / "_project_packages.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    if extra:
-        _run(
-            [uv, "pip", "install", "-q", "--no-deps", "--compile-bytecode", "--python", str(folder / "bin" / "python")]
-            + extra
-        )
-    packages = {name: version for name, _, version in (line.partition("==") for line in extra)}
-    (folder / MANIFEST).write_text(json.dumps({"requirements": wanted, "packages": packages}, indent=1))
+    missing = [line for line in pinned if normalized(_name(line)) not in in_venv]
+    if missing:
+        python = str(folder / "bin" / "python")
+        _run([uv, "pip", "install", "-q", "--no-deps", "--compile-bytecode", "--python", python, *missing])
+    # What a served model needs beyond the serving packages: installed here, or already in .venv (a training
+    # package such as matplotlib, which a bento lacks).
+    packages = {_name(line): _version(line) for line in pinned if normalized(_name(line)) not in served}
+    (folder / MANIFEST).write_text(json.dumps({"requirements": requirements.read_text(), "packages": packages}))
     logger.info(
         "Made the notebook's environment in %.1f s: %s beside the project's packages, in %s",
         time.monotonic() - started,
-        ", ".join(extra) or "nothing new",
+        ", ".join(missing) or "nothing new",
         folder,
     )
-    return NotebookEnvironment(folder, packages)
 
 
-def run_inside(environment: NotebookEnvironment, argv: list[str]) -> int:
-    """`python -m train` with these arguments, run again with the environment's Python; its exit code."""
+def run_inside(environment: NotebookEnvironment, argv: list[str] | None) -> int:
+    """`python -m train` run again with the environment's Python: in place of this process from the command line.
+
+    In place (exec), so a signal, Ctrl+C and the exit status reach the one training process as they would have;
+    with `argv` given (called from Python), as a child whose exit code is returned.
+    """
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONNOUSERSITE": "1"}  # no package from ~/.local either
-    return subprocess.run([str(environment.python), "-m", "train", *argv], env=env, check=False).returncode
+    python = str(environment.python)
+    if argv is None:
+        os.execve(python, [python, "-m", "train", *sys.argv[1:]], env)
+    code = subprocess.run([python, "-m", "train", *argv], env=env, check=False).returncode
+    return 128 - code if code < 0 else code  # killed by a signal: the shell's 128 + its number
 
 
 def _resolve(uv: str, requirements: Path, constraints: Path) -> list[str]:
@@ -174,6 +199,17 @@ def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
     return result
 
 
+def _name(line: str) -> str:
+    """The package of one pinned line ("name==1.0"); the whole line when it names none (a URL, a path)."""
+    names = requirement_names(line)
+    return names[0] if names else line.strip()
+
+
+def _version(line: str) -> str:
+    """The version of one pinned line ("name==1.0" -> "1.0"); "" for one that pins none (a URL, a path)."""
+    return line.partition("==")[2].split(";")[0].strip()
+
+
 def requirement_names(text: str) -> list[str]:
     """The package names of requirement lines ("name==1.0 ; marker" -> "name")."""
     names = []
@@ -196,7 +232,11 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1:
         logger.error("usage: python -m train.environment NOTEBOOK")
         return 2
-    requirements = requirements_for(Path(args[0]), None)
+    notebook = Path(args[0])
+    if not notebook.is_file():
+        logger.error("%s does not exist", notebook)
+        return 2
+    requirements = requirements_for(notebook, None)
     try:
         python = prepare(requirements).python if requirements is not None else Path(sys.executable)
     except ModelCheckFailed as error:

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from train import environment
-from train.environment import normalized, requirement_names
+from train.environment import SERVING_REQUIREMENTS, normalized, requirement_names
 from train.errors import ModelCheckFailed
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -126,7 +126,8 @@ def check_packages_served(packages: dict[str, str]) -> None:
     """Refuse a model whose pickle needs a distribution the served model would lack, naming the line to add.
 
     `packages` are the distributions the stored model's classes and imports come from, found while loading it.
-    A bento has the project's serving packages (requirements/serving.txt) and the notebook's requirements.
+    A served model has the project's serving packages (requirements/serving.txt) and what the notebook's
+    requirements add (recorded in the card; a bento that installs them is still to come, docs/training.md).
     """
     served = {normalized(name) for name in requirement_names(SERVING_REQUIREMENTS.read_text())}
     inside = environment.current()
@@ -139,9 +140,6 @@ def check_packages_served(packages: dict[str, str]) -> None:
             "project's serving packages (requirements/serving.txt) nor the notebook's requirements name "
             f"{'it' if len(missing) == 1 else 'them'}; add {lines} to a requirements.txt beside the notebook."
         )
-
-
-SERVING_REQUIREMENTS = ROOT / "requirements" / "serving.txt"
 
 
 def _fresh_env() -> dict[str, str]:
@@ -172,11 +170,12 @@ def _main(model_path: str, rows_path: str) -> int:
         with open(rows_path, "rb") as file:
             rows = pickle.load(file)
         probabilities = np.asarray(model.predict_proba(rows), dtype=np.float64)
+        packages = _packages_of(Path(model_path))
     except Exception as error:  # whatever fails to load or run is the answer
         sys.stdout.write(json.dumps({"error": f"{type(error).__name__}: {error}"}) + "\n")
         return 0
     np.save(Path(model_path).parent / "probabilities.npy", probabilities)
-    sys.stdout.write(json.dumps({"rows": len(probabilities), "packages": _packages_of(Path(model_path))}) + "\n")
+    sys.stdout.write(json.dumps({"rows": len(probabilities), "packages": packages}) + "\n")
     return 0
 
 

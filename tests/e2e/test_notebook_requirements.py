@@ -19,7 +19,7 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.e2e.server import BENTOML, free_port, private_home, serve
-from tests.notebooks import LOAD_IRIS, write_notebook
+from tests.notebooks import LOAD_IRIS, needs_a_training_only_package, write_notebook
 
 pytestmark = pytest.mark.slow
 
@@ -78,6 +78,15 @@ def test_a_pin_that_would_move_a_locked_package_is_refused(boosted: Path, tmp_pa
         "numpy==1.26.4" in result.stderr and "cannot be installed beside the project's locked packages" in result.stderr
     )
     assert sorted((bentoml_home / "models").glob("*/*")) == before
+
+
+def test_a_training_package_the_refusal_names_can_be_declared(tmp_path: Path) -> None:
+    """The refusal's own advice works: skl2onnx is locked for training, but a served model needs it declared."""
+    refused = train("--notebook", str(needs_a_training_only_package(tmp_path)), "--output-dir", str(tmp_path / "a"))
+    assert refused.returncode == 4 and "add `skl2onnx==" in refused.stderr
+    (tmp_path / "requirements.txt").write_text("skl2onnx\n")
+    declared = train("--notebook", str(tmp_path / "needs_a_training_only_package.ipynb"), "--output-dir", str(tmp_path))
+    assert declared.returncode == 0, declared.stderr[-2000:]
 
 
 def test_a_missing_import_says_where_the_package_goes(tmp_path: Path) -> None:
