@@ -131,8 +131,8 @@ def missing_package(tag: str, card: ModelCard | None, error: ModuleNotFoundError
     """One line: the package the model needs, at the version the card says it was trained with, and how to add it."""
     module = (error.name or str(error)).split(".")[0]
     libraries = card.lineage.libraries if card is not None else {}
-    wanted = _normalized(module)
-    package = next((name for name in libraries if _normalized(name) == wanted), module)
+    wanted = normalized_name(module)
+    package = next((name for name in libraries if normalized_name(name) == wanted), module)
     requirement = f"{package}=={libraries[package]}" if package in libraries else package
     return (
         f"Model {tag} needs the Python package {requirement}, which is not installed here: install it "
@@ -140,7 +140,7 @@ def missing_package(tag: str, card: ModelCard | None, error: ModuleNotFoundError
     )
 
 
-def _normalized(name: str) -> str:
+def normalized_name(name: str) -> str:
     """A package or module name compared the way pip compares names (PEP 503)."""
     return re.sub(r"[-_.]+", "-", name).lower()
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from train.environment import _locked_pins_moved, current, normalized, requirement_names, requirements_for
+from runtime.predictor import normalized_name
+from train.environment import _locked_pins_moved, current, requirement_names, requirements_for
 
 
 def test_the_requirements_beside_the_notebook_or_the_given_file(tmp_path: Path) -> None:
@@ -22,7 +23,7 @@ def test_requirement_lines_give_their_package_names() -> None:
         "# a comment\nLightGBM==4.7.0\nxgboost-cpu>=3 ; python_version >= '3.10'\n-c constraints.txt\n\nscikit_learn\n"
     )
     assert requirement_names(lines) == ["LightGBM", "xgboost-cpu", "scikit_learn"]
-    assert normalized("Scikit_Learn") == normalized("scikit-learn") == "scikit-learn"
+    assert normalized_name("Scikit_Learn") == normalized_name("scikit-learn") == "scikit-learn"
 
 
 def test_the_project_environment_is_no_notebook_environment() -> None:

@@ -30,6 +30,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from runtime.predictor import normalized_name
 from train.errors import ModelCheckFailed
 
 logger = logging.getLogger(__name__)
@@ -106,20 +107,20 @@ def _make(uv: str, folder: Path, requirements: Path, lock: str) -> None:
         constraints = Path(scratch) / "project-lock.txt"
         constraints.write_text(lock)
         pinned = _resolve(uv, requirements, constraints)
-    in_venv = {normalized(name) for name in requirement_names(lock)}
-    served = {normalized(name) for name in requirement_names(SERVING_REQUIREMENTS.read_text())}
+    in_venv = {normalized_name(name) for name in requirement_names(lock)}
+    served = {normalized_name(name) for name in requirement_names(SERVING_REQUIREMENTS.read_text())}
     shutil.rmtree(folder, ignore_errors=True)
     _run([uv, "venv", "-q", "--python", sys.executable, str(folder)])
     site = Path(sysconfig.get_paths(vars={"base": str(folder), "platbase": str(folder)})["purelib"])
     # The project's own packages, after the environment's own: its .venv is read, never changed.
     (site / "_project_packages.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    missing = [line for line in pinned if normalized(_name(line)) not in in_venv]
+    missing = [line for line in pinned if normalized_name(_name(line)) not in in_venv]
     if missing:
         python = str(folder / "bin" / "python")
         _run([uv, "pip", "install", "-q", "--no-deps", "--compile-bytecode", "--python", python, *missing])
     # What a served model needs beyond the serving packages: installed here, or already in .venv (a training
     # package such as matplotlib, which a bento lacks).
-    packages = {_name(line): _version(line) for line in pinned if normalized(_name(line)) not in served}
+    packages = {_name(line): _version(line) for line in pinned if normalized_name(_name(line)) not in served}
     (folder / MANIFEST).write_text(json.dumps({"requirements": requirements.read_text(), "packages": packages}))
     logger.info(
         "Made the notebook's environment in %.1f s: %s beside the project's packages, in %s",
@@ -168,14 +169,14 @@ def _locked_pins_moved(wanted: str, lock: str) -> list[str]:
     for line in lock.splitlines():
         name, _, version = line.strip().partition("==")
         if version:
-            locked[normalized(name)] = version.split(";")[0].strip()
+            locked[normalized_name(name)] = version.split(";")[0].strip()
     moved = []
     for line in wanted.splitlines():
         try:
             requirement = Requirement(line.split("#")[0].strip())
         except InvalidRequirement:
             continue
-        held = locked.get(normalized(requirement.name))
+        held = locked.get(normalized_name(requirement.name))
         if held is not None and requirement.specifier and held not in requirement.specifier:
             moved.append(f"it asks for {requirement}, the project locks {requirement.name} {held}")
     return moved
@@ -218,11 +219,6 @@ def requirement_names(text: str) -> list[str]:
         if match and not line.lstrip().startswith(("#", "-")):
             names.append(match.group(1))
     return names
-
-
-def normalized(name: str) -> str:
-    """A distribution name as pip compares names (PEP 503)."""
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,8 +24,9 @@ import cloudpickle
 import numpy as np
 import pandas as pd
 
+from runtime.predictor import normalized_name
 from train import environment
-from train.environment import SERVING_REQUIREMENTS, normalized, requirement_names
+from train.environment import SERVING_REQUIREMENTS, requirement_names
 from train.errors import ModelCheckFailed
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -129,10 +130,10 @@ def check_packages_served(packages: dict[str, str]) -> None:
     A served model has the project's serving packages (requirements/serving.txt) and what the notebook's
     requirements add (recorded in the card; a bento that installs them is still to come, docs/training.md).
     """
-    served = {normalized(name) for name in requirement_names(SERVING_REQUIREMENTS.read_text())}
+    served = {normalized_name(name) for name in requirement_names(SERVING_REQUIREMENTS.read_text())}
     inside = environment.current()
-    served |= {normalized(name) for name in (inside.packages if inside is not None else {})}
-    missing = {name: version for name, version in packages.items() if normalized(name) not in served}
+    served |= {normalized_name(name) for name in (inside.packages if inside is not None else {})}
+    missing = {name: version for name, version in packages.items() if normalized_name(name) not in served}
     if missing:
         lines = ", ".join(f"`{name}=={version}`" for name, version in sorted(missing.items()))
         raise ModelCheckFailed(
