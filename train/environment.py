@@ -30,6 +30,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from runtime.environments import ENVIRONMENTS, MANIFEST, site_packages
 from runtime.predictor import normalized_name
 from train.errors import ModelCheckFailed
 
@@ -37,9 +38,6 @@ logger = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUIREMENTS_FILE = "requirements.txt"
-ENVIRONMENTS = ROOT / ".cache" / "notebook-envs"
-# Written last into a finished environment: what was installed. An environment without it is rebuilt.
-MANIFEST = "notebook-environment.json"
 # The packages every bento of the project has (exported from uv.lock by `make lock`).
 SERVING_REQUIREMENTS = ROOT / "requirements" / "serving.txt"
 UV_TIMEOUT_S = 900
@@ -111,7 +109,7 @@ def _make(uv: str, folder: Path, requirements: Path, lock: str) -> None:
     served = {normalized_name(name) for name in requirement_names(SERVING_REQUIREMENTS.read_text())}
     shutil.rmtree(folder, ignore_errors=True)
     _run([uv, "venv", "-q", "--python", sys.executable, str(folder)])
-    site = Path(sysconfig.get_paths(vars={"base": str(folder), "platbase": str(folder)})["purelib"])
+    site = site_packages(folder)
     # The project's own packages, after the environment's own: its .venv is read, never changed.
     (site / "_project_packages.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     missing = [line for line in pinned if normalized_name(_name(line)) not in in_venv]
