@@ -23,6 +23,7 @@ from pydantic import Field
 
 from modelcard.schema import features_model
 from runtime import DEFAULT_MODEL_TAG
+from serving.bento_requirements import write_bento_requirements
 from serving.codecs import field_row, model_rows, result
 from serving.handler import PredictionHandler
 from serving.model import load_served_model
@@ -40,6 +41,8 @@ model_ref = bentoml.models.BentoModel(
     pinned_tag(settings.model_tag, Path(__file__).resolve().parent, default=DEFAULT_MODEL_TAG)
 )
 model = load_served_model(model_ref, settings)
+# What `bentoml build` installs into this model's bento: the serving packages plus the model's own (bentofile.yaml).
+write_bento_requirements(model.card, model.tag, Path(__file__).resolve().parent)
 monitor = make_monitor(settings, model)
 worker = Worker(settings, monitor)
 handler = PredictionHandler(model.predictor, monitor, accept_unseen=settings.accept_unseen)

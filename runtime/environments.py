@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import sysconfig
 from importlib import metadata
 from pathlib import Path
-
-from runtime.predictor import normalized_name
 
 logger = logging.getLogger(__name__)
 
 ENVIRONMENTS = Path(__file__).resolve().parent.parent / ".cache" / "notebook-envs"
 # Written last into a finished environment: what was installed. An environment without it is rebuilt.
 MANIFEST = "notebook-environment.json"
+
+
+def normalized_name(name: str) -> str:
+    """A package or module name compared the way pip compares names (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def manifest_packages(folder: Path) -> dict[str, str] | None:
@@ -47,9 +51,10 @@ def add_notebook_packages(requirements: dict[str, str]) -> Path | None:
     missing = {normalized_name(name): wanted for name, wanted in requirements.items() if not _installed(name, wanted)}
     if not missing or not ENVIRONMENTS.is_dir():
         return None
+    interpreter = Path(sys.executable).resolve()
     for folder in sorted(ENVIRONMENTS.iterdir()):
         packages = manifest_packages(folder)
-        if packages is None or not (folder / "bin" / "python").resolve().samefile(Path(sys.executable).resolve()):
+        if packages is None or (folder / "bin" / "python").resolve() != interpreter:
             continue
         held = {normalized_name(name): version for name, version in packages.items()}
         if all(held.get(name) == version for name, version in missing.items()):

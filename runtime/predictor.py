@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -14,6 +13,7 @@ import onnxruntime as ort
 
 from modelcard.card import FeatureSpec, ModelCard, read_card
 from modelcard.files import GZIP_SUFFIX, ONNX_FILE, SKLEARN_FILE, stored_file
+from runtime.environments import add_notebook_packages, normalized_name
 from runtime.table import FeatureTable, TableBuilder
 
 logger = logging.getLogger(__name__)
@@ -110,6 +110,8 @@ def choose_runtime(model_dir: Path, card: ModelCard, wanted: str) -> Runtime:
         return OnnxRuntime(onnx_path)
     if wanted == "onnx":
         raise ValueError(f"SERVING_RUNTIME=onnx, but this model has no ONNX file ({card.runtime_note})")
+    # From the source tree, the notebook's own packages (a booster) may be in the environment training made.
+    add_notebook_packages(card.lineage.requirements)
     # joblib reads a gzipped pickle by its magic bytes.
     return SklearnRuntime(stored_file(model_dir, SKLEARN_FILE), card.features)
 
@@ -138,11 +140,6 @@ def missing_package(tag: str, card: ModelCard | None, error: ModuleNotFoundError
         f"Model {tag} needs the Python package {requirement}, which is not installed here: install it "
         f"(`pip install {requirement}`) or serve from a bento built with it."
     )
-
-
-def normalized_name(name: str) -> str:
-    """A package or module name compared the way pip compares names (PEP 503)."""
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def load_predictor(stored: bentoml.Model, wanted_runtime: str) -> Predictor:
