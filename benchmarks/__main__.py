@@ -27,7 +27,6 @@ from benchmarks.servers import Started, start_server, worker_rss_mb
 ROOT = Path(__file__).resolve().parent.parent
 CONTAINERS_CONF = ROOT / "deploy" / "podman" / "containers.conf"
 PYTHON = sys.executable
-BIN = Path(PYTHON).parent
 BATCH_ROWS = 1000
 # The bento's default: one API worker per core (SERVING_WORKERS=cpu_count); the floor gets as many.
 CORES = os.cpu_count() or 1
@@ -36,6 +35,7 @@ MODELS = {
     "iris": PROJECT / "notebooks" / "iris.ipynb",
     "churn": PROJECT / "notebooks" / "churn.ipynb",
     "reviews": PROJECT / "notebooks" / "product_reviews.ipynb",
+    "loan": PROJECT / "notebooks" / "loan_default" / "loan_default.ipynb",
 }
 
 logger = logging.getLogger("benchmarks")
@@ -85,7 +85,8 @@ def bench_server(
 
 def servers_for(model: str, prepared: Prepared, env: dict[str, str]) -> list[tuple[str, list[str], dict[str, str]]]:
     """The baseline, the bento's rows and the floor for one model, in table order."""
-    bentoml_serve = [str(BIN / "bentoml"), "serve", prepared.bento_tag, "--host", "127.0.0.1", "--port", "{port}"]
+    python = prepared.python
+    bentoml_serve = [python, "-m", "bentoml", "serve", prepared.bento_tag, "--host", "127.0.0.1", "--port", "{port}"]
     variants = [("project: bento, defaults (prediction log on)", bentoml_serve, env)]
     if model == "iris":
         variants += [
@@ -101,13 +102,13 @@ def servers_for(model: str, prepared: Prepared, env: dict[str, str]) -> list[tup
     return [
         (
             "baseline: Flask + gunicorn (2 workers), pickle",
-            [str(BIN / "gunicorn"), "-w", "2", "-b", "127.0.0.1:{port}", "benchmarks.baseline_flask:app"],
+            [python, "-m", "gunicorn", "-w", "2", "-b", "127.0.0.1:{port}", "benchmarks.baseline_flask:app"],
             {**env, "MODEL_PATH": str(prepared.model_file)},
         ),
         *variants,
         (
             f"floor: bare starlette + uvicorn ({CORES} workers, as many as the bento's API)",
-            [str(BIN / "uvicorn"), "benchmarks.floor_starlette:app", "--port", "{port}", "--log-level", "warning"]
+            [python, "-m", "uvicorn", "benchmarks.floor_starlette:app", "--port", "{port}", "--log-level", "warning"]
             + ["--workers", str(CORES)],
             env,
         ),
@@ -177,13 +178,14 @@ def print_table(reports: list[ServerReport], concurrencies: list[int]) -> None:
 
 
 def image_size_mib(model: str) -> float | None:
-    """Size of the newest image scripts/build.sh made for this example (<model>-clf-service), if any."""
+    """Size of the newest image scripts/build.sh made for this example (<notebook>-clf-service), if any."""
+    image = f"{MODELS[model].stem.replace('_', '-')}-clf-service"
     for engine in ("podman", "docker"):
         if shutil.which(engine) is None:
             continue
         env = {**os.environ, "CONTAINERS_CONF": os.environ.get("CONTAINERS_CONF", str(CONTAINERS_CONF))}
         listed = subprocess.run(
-            [engine, "images", "--format", "{{.CreatedAt}}\t{{.ID}}", f"{model}-clf-service"],
+            [engine, "images", "--format", "{{.CreatedAt}}\t{{.ID}}", image],
             capture_output=True,
             text=True,
             env=env,

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from modelcard.files import SKLEARN_FILE, stored_file
+
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 BIN = Path(PYTHON).parent
@@ -23,6 +25,7 @@ class Prepared:
     model_tag: str
     model_file: Path  # the pickle the Flask baseline loads
     example: dict[str, Any]  # the card's first example row, without its label
+    python: str  # the interpreter with the model's packages: the notebook's environment's, or the project's own
 
 
 def prepare(home: Path, notebook: Path = ROOT / "notebooks" / "iris.ipynb") -> Prepared:
@@ -36,7 +39,9 @@ def prepare(home: Path, notebook: Path = ROOT / "notebooks" / "iris.ipynb") -> P
     model_dir = home / "models" / name / version
     card = json.loads((model_dir / "card.json").read_text())
     example = {k: v for k, v in card["examples"][0].items() if k != "label"}
-    return Prepared(bento_tag, model_tag, model_dir / "model.joblib", example)
+    # A booster's model needs its package in every server (the baseline unpickles it): the environment's Python.
+    python = _run([PYTHON, "-m", "train.environment", str(notebook)], env).strip()
+    return Prepared(bento_tag, model_tag, stored_file(model_dir, SKLEARN_FILE), example, python)
 
 
 def _run(command: list[str], env: dict[str, str]) -> str:

@@ -101,3 +101,19 @@ def product_reviews_tag(bentoml_home: Path, tmp_path_factory: pytest.TempPathFac
 
     notebook = NOTEBOOKS / "product_reviews.ipynb"
     return str(train(TrainOptions(notebook=notebook, output_dir=tmp_path_factory.mktemp("reviews"))))
+
+
+@pytest.fixture(scope="session")
+def loan_default_tag(bentoml_home: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The XGBoost example (its requirements.txt, a label encoder) trained once, by `python -m train` as users run it.
+
+    In a process of its own: training runs in the notebook's environment, which has XGBoost and this one has not.
+    """
+    import subprocess
+
+    notebook = ROOT / "notebooks" / "loan_default" / "loan_default.ipynb"
+    output = tmp_path_factory.mktemp("loan")
+    command = [sys.executable, "-m", "train", "--notebook", str(notebook), "--output-dir", str(output)]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout.strip().splitlines()[-1]

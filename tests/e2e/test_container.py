@@ -3,6 +3,7 @@ file it exports imports into an empty store and serves."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -60,3 +61,30 @@ def test_the_churn_image_serves_categories_and_blanks(churn_tag: str, artifacts:
     assert churn["image"].startswith("churn-clf-service:") and churn["bento"].startswith("churn_clf_service:")
     assert f'"model":"{churn_tag}"' in churn["stdout"] and '"contract":' in churn["stdout"]
     assert "smoke: ready after" in churn["stdout"]
+
+
+def installed_version(image: str, distribution: str) -> str:
+    """The version of a Python distribution inside an image, or "none"."""
+    env = {**os.environ, "CONTAINERS_CONF": str(ROOT / "deploy" / "podman" / "containers.conf")}
+    script = (
+        f"import importlib.metadata as m\ntry: print(m.version({distribution!r}))\n"
+        "except m.PackageNotFoundError: print('none')"
+    )
+    command = ["podman", "run", "--rm", "--entrypoint", "/app/.venv/bin/python", image, "-c", script]
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_the_boosting_example_image_carries_its_booster_and_answers_class_names(
+    loan_default_tag: str, iris_image: dict[str, str], bentoml_home: Path, artifacts: Path
+) -> None:
+    """The XGBoost example's own image serves (build.sh's smoke run), with xgboost-cpu at the card's version."""
+    loan = build_sh(loan_default_tag, artifacts / "build-sh-loan.log", "export")
+    assert loan["image"].startswith("loan-default-clf-service:") and "smoke: ready after" in loan["stdout"]
+    assert '"class":"defaulted"' in loan["stdout"] or '"class":"repaid"' in loan["stdout"]
+    name, version = loan_default_tag.split(":")
+    card = json.loads((bentoml_home / "models" / name / version / "card.json").read_text())
+    assert installed_version(loan["image"].split()[0], "xgboost-cpu") == card["lineage"]["requirements"]["xgboost-cpu"]
+    assert installed_version(iris_image["tag"], "xgboost-cpu") == "none"  # a plain model's image has no booster
+    (artifacts / "image-sizes.txt").write_text(f"iris: {iris_image['image']}\nloan_default: {loan['image']}\n")

@@ -29,7 +29,10 @@ def _ui_value(feature: dict[str, Any], value: Any) -> Any:
     return value
 
 
-@pytest.mark.parametrize("example", ["trained_tag", "churn_tag", "bank_marketing_tag", "product_reviews_tag"])
+EXAMPLES = ["trained_tag", "churn_tag", "bank_marketing_tag", "product_reviews_tag", "loan_default_tag"]
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
 def test_served_under_model_tag_and_answered_three_ways(
     example: str, request: pytest.FixtureRequest, tmp_path: Path, artifacts: Path
 ) -> None:

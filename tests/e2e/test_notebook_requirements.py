@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from tests.conftest import ROOT
+from tests.e2e.conftest import build_bento, build_sh
 from tests.e2e.server import BENTOML, free_port, private_home, serve
 from tests.notebooks import LOAD_IRIS, needs_a_training_only_package, write_notebook
 
@@ -97,26 +98,61 @@ def test_a_missing_import_says_where_the_package_goes(tmp_path: Path) -> None:
     assert f"goes in a requirements.txt beside the notebook ({tmp_path}/requirements.txt" in result.stderr
 
 
-def test_served_from_the_source_tree_with_its_environment_and_refused_without(
-    boosted: Path, boosted_tag: str, artifacts: Path, bentoml_home: Path
-) -> None:
-    name, version = boosted_tag.split(":")
-    card = json.loads((bentoml_home / "models" / name / version / "card.json").read_text())
-    home = private_home(bentoml_home)
-    without = subprocess.run(
-        [BENTOML, "serve", ".", "--port", str(free_port())],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
-        env={**os.environ, "MODEL_TAG": boosted_tag, "BENTOML_HOME": str(home)},
-    )  # fmt: skip
-    shutil.rmtree(home, ignore_errors=True)
-    lightgbm = card["lineage"]["libraries"]["lightgbm"]
-    assert without.returncode != 0
-    assert (
-        f"needs the Python package lightgbm=={lightgbm}, which is not installed here" in without.stdout + without.stderr
-    )
-    made = subprocess.run([sys.executable, "-m", "train.environment", str(boosted)], capture_output=True, text=True)
-    log = artifacts / "serve-boosted.log"
-    with serve(".", cwd=ROOT, log=log, env={"MODEL_TAG": boosted_tag}, python=made.stdout.strip()) as server:
+def test_served_from_the_source_tree_with_the_projects_python(boosted_tag: str, artifacts: Path) -> None:
+    """`MODEL_TAG=… bentoml serve .` as the README says: the booster is read from the environment training made."""
+    log = artifacts / "serve-boosted-source.log"
+    with serve(".", cwd=ROOT, log=log, env={"MODEL_TAG": boosted_tag, "SERVING_RUNTIME": "sklearn"}) as server:
         answer = httpx.post(f"{server.url}/prediction", json=SETOSA)
         assert answer.status_code == 200, answer.text
         assert answer.json()["class"] == "setosa"
+
+
+def bento_requirements(bento_tag: str) -> list[str]:
+    """The pinned lines of a built bento's requirements.txt, markers and comments left out."""
+    info = json.loads(subprocess.run([BENTOML, "get", bento_tag, "-o", "json"], capture_output=True, text=True).stdout)
+    path = Path(os.environ["BENTOML_HOME"]) / "bentos" / info["name"] / info["version"] / "env" / "python"
+    lines = (path / "requirements.txt").read_text().splitlines()
+    return sorted(line.split(";")[0].strip() for line in lines if "==" in line and not line.startswith("#"))
+
+
+def test_the_bento_carries_the_booster_and_serves_with_it_or_names_it(
+    boosted_tag: str, bento_tag: str, bentoml_home: Path, boosted: Path, tmp_path: Path, artifacts: Path
+) -> None:
+    """The bento installs lightgbm at the card's version; a plain model's bento installs the serving packages only."""
+    name, version = boosted_tag.split(":")
+    card = json.loads((bentoml_home / "models" / name / version / "card.json").read_text())
+    lightgbm = card["lineage"]["libraries"]["lightgbm"]
+    boosted_bento = build_bento(boosted_tag)
+    serving = sorted(
+        line.split(";")[0].strip() for line in (ROOT / "requirements" / "serving.txt").read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    )  # fmt: skip
+    assert bento_requirements(bento_tag) == serving
+    assert bento_requirements(boosted_bento) == sorted([*serving, f"lightgbm=={lightgbm}"])
+    # Served with a Python that lacks lightgbm (and no source tree to find an environment in): one line, at once.
+    env = {**os.environ, "SERVING_RUNTIME": "sklearn", "BENTOML_HOME": str(private_home(bentoml_home))}
+    without = subprocess.run(
+        [BENTOML, "serve", boosted_bento, "--port", str(free_port())],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    shutil.rmtree(env["BENTOML_HOME"], ignore_errors=True)
+    assert without.returncode != 0
+    line = f"needs the Python package lightgbm=={lightgbm}, which is not installed here: install it"
+    assert line in without.stdout + without.stderr
+    # With a Python that has the bento's packages (here the notebook's environment), the bento serves.
+    made = subprocess.run([sys.executable, "-m", "train.environment", str(boosted)], capture_output=True, text=True)
+    log = artifacts / "serve-boosted-bento.log"
+    with serve(
+        boosted_bento, cwd=tmp_path, log=log, env={"SERVING_RUNTIME": "sklearn"}, python=made.stdout.strip()
+    ) as server:
+        answer = httpx.post(f"{server.url}/prediction", json=SETOSA)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["class"] == "setosa"
+
+
+def test_the_image_installs_the_system_library_the_booster_needs(boosted_tag: str, artifacts: Path) -> None:
+    """LightGBM's wheel links the system's OpenMP (libgomp.so.1), which the base lacks: the image build adds it."""
+    log = artifacts / "build-sh-boosted.log"
+    built = build_sh(boosted_tag, log, "export")
+    assert "system libraries the base lacks (libgomp.so.1): installing libgomp1" in log.read_text()
+    assert "smoke: ready after" in built["stdout"] and built["image"].startswith("boosted-clf-service:")
