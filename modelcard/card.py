@@ -143,6 +143,14 @@ class Lineage(BaseModel):
         description="the packages the notebook's requirements.txt added to the project's, as installed for "
         "training (distribution -> version): what a bento of this model installs besides the project's",
     )
+    requirement_urls: dict[str, str] = Field(
+        default_factory=dict,
+        description="those installed from a URL rather than an index (distribution -> URL, credentials removed)",
+    )
+    index_options: list[str] = Field(
+        default_factory=list,
+        description="the index options the requirements gave (--index-url URL, --find-links …), credentials removed",
+    )
 
 
 class SearchSummary(BaseModel):

@@ -9,10 +9,13 @@ installs exactly requirements/serving.txt. Inside a bento (no requirements/ fold
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 from modelcard.card import ModelCard
+
+logger = logging.getLogger(__name__)
 
 # The variable bentofile.yaml's python.requirements_txt names.
 VARIABLE = "BENTO_REQUIREMENTS"
@@ -22,8 +25,24 @@ FOLDER = Path("build") / "bento-requirements"
 
 
 def requirement_lines(card: ModelCard) -> list[str]:
-    """The model's own packages as pip lines, at the versions it was trained with."""
-    return [f"{name}=={version}" for name, version in sorted(card.lineage.requirements.items())]
+    """The model's own packages as pip lines: the index options they came through, then each at its version.
+
+    A package installed from a URL is installed from it again; a local --find-links folder of the training
+    machine is left out, with a warning, since the image is built elsewhere.
+    """
+    lineage = card.lineage
+    options = []
+    for option in lineage.index_options:
+        value = option.partition(" ")[2]
+        if value and "://" not in value:
+            logger.warning("The bento leaves out `%s`: a folder of the machine the model was trained on", option)
+            continue
+        options.append(option)
+    pins = [
+        f"{name} @ {lineage.requirement_urls[name]}" if name in lineage.requirement_urls else f"{name}=={version}"
+        for name, version in sorted(lineage.requirements.items())
+    ]
+    return options + pins if pins else []
 
 
 def write_bento_requirements(card: ModelCard, tag: str, root: Path) -> Path | None:

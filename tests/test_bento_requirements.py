@@ -39,6 +39,20 @@ def test_a_boosters_bento_installs_it_at_the_version_it_was_trained_with(source_
     assert extra[1:] == ["lightgbm==4.7.0", "xgboost-cpu==3.2.0"] and extra[0].startswith("# ")
 
 
+def test_urls_and_index_options_come_along_and_a_local_folder_stays_behind(source_tree: Path) -> None:
+    card = make_card()
+    card.lineage.requirements.update({"corp-booster": "1.2.0", "forked": "0.3.1"})
+    card.lineage.requirement_urls["forked"] = "git+https://github.com/someone/forked@0a1b2c"
+    card.lineage.index_options[:] = ["--extra-index-url https://pypi.corp.example/simple", "--find-links /home/me/w"]
+    written = write_bento_requirements(card, "corp_clf:abc", source_tree)
+    assert written is not None
+    assert written.read_text().splitlines()[-3:] == [
+        "--extra-index-url https://pypi.corp.example/simple",
+        "corp-booster==1.2.0",
+        "forked @ git+https://github.com/someone/forked@0a1b2c",
+    ]
+
+
 def test_inside_a_bento_nothing_is_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(VARIABLE, raising=False)
     assert write_bento_requirements(make_card(), "iris_clf:abc", tmp_path) is None

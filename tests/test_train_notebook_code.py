@@ -85,6 +85,27 @@ def test_a_model_that_predicts_otherwise_elsewhere_is_refused() -> None:
         check_loads_elsewhere(b"not a pickle", iris.data, expected, [])
 
 
+def test_the_new_process_unpickles_the_stored_model_once(tmp_path: Path) -> None:
+    """One load gives both the model it predicts with and the packages its pickle names."""
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    namespace: dict[str, object] = {"__name__": "__main__"}
+    exec(  # noqa: S102 - a notebook's cell: a model that notes each time it is unpickled
+        "class Noted:\n"
+        "    def __init__(self, inner, tally):\n        self.inner, self.tally = inner, tally\n"
+        "    def predict_proba(self, rows):\n        return self.inner.predict_proba(rows)\n"
+        "    def __setstate__(self, state):\n        self.__dict__.update(state)\n"
+        "        with open(self.tally, 'a') as file:\n            file.write('unpickled\\n')\n",
+        namespace,
+    )
+    iris = load_iris(as_frame=True)
+    fitted = LogisticRegression(max_iter=500).fit(iris.data, iris.target)
+    model = namespace["Noted"](fitted, str(tmp_path / "tally"))
+    check_loads_elsewhere(serialize(model), iris.data, model.predict_proba(iris.data), ["Noted (class, at model)"])
+    assert (tmp_path / "tally").read_text() == "unpickled\n"
+
+
 def test_a_search_is_served_as_its_best_estimator_and_recorded(tmp_path: Path) -> None:
     tag = train(TrainOptions(notebook=notebooks.grid_search(tmp_path), output_dir=tmp_path / "build"))
     card = read_card(Path(bentoml.models.get(tag).path))

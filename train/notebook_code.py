@@ -24,7 +24,7 @@ import cloudpickle
 import numpy as np
 import pandas as pd
 
-from runtime.predictor import normalized_name
+from runtime.environments import normalized_name
 from train import environment
 from train.environment import SERVING_REQUIREMENTS, requirement_names
 from train.errors import ModelCheckFailed
@@ -164,14 +164,11 @@ def _load_failure(detail: str, code: list[str]) -> str:
 
 def _main(model_path: str, rows_path: str) -> int:
     """In the new process: load as the service does (joblib), predict, and write the probabilities beside."""
-    import joblib
-
     try:
-        model = joblib.load(model_path)
+        model, packages = _load_recording(Path(model_path))
         with open(rows_path, "rb") as file:
             rows = pickle.load(file)
         probabilities = np.asarray(model.predict_proba(rows), dtype=np.float64)
-        packages = _packages_of(Path(model_path))
     except Exception as error:  # whatever fails to load or run is the answer
         sys.stdout.write(json.dumps({"error": f"{type(error).__name__}: {error}"}) + "\n")
         return 0
@@ -180,34 +177,37 @@ def _main(model_path: str, rows_path: str) -> int:
     return 0
 
 
-def _packages_of(model_path: Path) -> dict[str, str]:
-    """The distributions (with versions) whose modules the pickle names: its classes, and cloudpickle's imports."""
+def _load_recording(model_path: Path) -> tuple[Any, dict[str, str]]:
+    """The model, loaded once by joblib.load as the service loads it, and the distributions (with versions) whose
+    modules its pickle names: its classes, and the imports of the notebook's own code (cloudpickle's subimport)."""
     import importlib.metadata
 
     import cloudpickle.cloudpickle as by_value
+    import joblib
+    import joblib.numpy_pickle as joblib_pickle
 
     modules: set[str] = set()
+    unpickler, original = joblib_pickle.NumpyUnpickler, by_value.subimport
 
-    class Recording(pickle.Unpickler):
+    class Recording(joblib_pickle.NumpyUnpickler):  # joblib.load's own unpickler, watched
         def find_class(self, module: str, name: str) -> Any:
             modules.add(module.split(".")[0])
             return super().find_class(module, name)
-
-    original = by_value.subimport
 
     def subimport(name: str) -> Any:  # a module the notebook's own code imports, saved by name
         modules.add(name.split(".")[0])
         return original(name)
 
-    by_value.subimport = subimport
+    joblib_pickle.NumpyUnpickler, by_value.subimport = Recording, subimport
     try:
-        with model_path.open("rb") as file:
-            Recording(file).load()
+        model = joblib.load(model_path)
     finally:
-        by_value.subimport = original
+        joblib_pickle.NumpyUnpickler, by_value.subimport = unpickler, original
+    if not modules:  # every model's pickle names its class: joblib no longer loads through NumpyUnpickler
+        raise RuntimeError("joblib.load read the model without naming a module; the packages check cannot run")
     distributions = importlib.metadata.packages_distributions()
     found = {name for module in modules for name in distributions.get(module, [])}
-    return {name: importlib.metadata.version(name) for name in sorted(found)}
+    return model, {name: importlib.metadata.version(name) for name in sorted(found)}
 
 
 if __name__ == "__main__":

@@ -194,10 +194,17 @@ def _log_kinds(features: list[FeatureSpec]) -> None:
             logger.info("%s: %s", what, ", ".join(names))
 
 
-def _installed_requirements() -> dict[str, str]:
+def _installed_requirements() -> dict[str, Any]:
     """What the notebook's requirements added to the project's packages, when training runs in their environment."""
     inside = notebook_environment.current()
-    return dict(inside.packages) if inside is not None else {}
+    if inside is None:
+        return {}
+    public = notebook_environment.without_credentials
+    return {
+        "requirements": dict(inside.packages),
+        "requirement_urls": {name: public(url) for name, url in inside.urls.items()},
+        "index_options": [public(option) for option in inside.index_options],
+    }
 
 
 def _title(notes: CardNotes, executed: ExecutedNotebook, options: TrainOptions) -> str:
@@ -227,5 +234,5 @@ def _lineage(
         train_fingerprint=fingerprint(X_train, y_train),
         test_fingerprint=fingerprint(X_test, y_test),
         libraries=library_versions(model),
-        requirements=_installed_requirements(),
+        **_installed_requirements(),
     )

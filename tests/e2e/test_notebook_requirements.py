@@ -112,7 +112,8 @@ def bento_requirements(bento_tag: str) -> list[str]:
     info = json.loads(subprocess.run([BENTOML, "get", bento_tag, "-o", "json"], capture_output=True, text=True).stdout)
     path = Path(os.environ["BENTOML_HOME"]) / "bentos" / info["name"] / info["version"] / "env" / "python"
     lines = (path / "requirements.txt").read_text().splitlines()
-    return sorted(line.split(";")[0].strip() for line in lines if "==" in line and not line.startswith("#"))
+    # A set: BentoML adds its own pin (bentoml==…) again after the file's.
+    return sorted({line.split(";")[0].strip() for line in lines if "==" in line and not line.startswith("#")})
 
 
 def test_the_bento_carries_the_booster_and_serves_with_it_or_names_it(
