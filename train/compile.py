@@ -39,6 +39,7 @@ from sklearn.preprocessing import KBinsDiscretizer, OneHotEncoder, PolynomialFea
 from modelcard.card import FeatureKind, FeatureSpec
 from runtime.predictor import OnnxRuntime
 from runtime.table import FeatureTable
+from train.boosters import NotConvertible, mark_sparse_zeros_missing, prepare_booster
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +74,8 @@ def compile_to_onnx(
     try:
         onnx_bytes = convert(model, features, reference)
         onnx_proba = run_onnx(onnx_bytes, FeatureTable.from_frame(features, reference))
+    except NotConvertible as error:  # a part known to have no ONNX form here: the reason, without a type name
+        return _refused(f"not converted to ONNX: {error}")
     # skl2onnx and onnxruntime raise many kinds for what they cannot do; any of them means "keep scikit-learn".
     except Exception as error:
         message = (str(error).strip().splitlines() or [""])[0][:_NOTE_LENGTH]
@@ -161,6 +164,8 @@ def onnx_ready(model: Any, features: list[FeatureSpec], reference: pd.DataFrame)
             part.encode = "onehot-dense"  # the same columns, dense: skl2onnx refuses the sparse one by its name alone
         if type(part) is TfidfVectorizer and part.sublinear_tf:
             part.__class__ = SublinearTfidfVectorizer  # the same fitted object, converted by _convert_sublinear_tfidf
+        prepare_booster(part, reference)  # XGBoost's, LightGBM's: onnxmltools' converter (train/boosters.py)
+    mark_sparse_zeros_missing(ready, model, reference)
     first = ready
     while isinstance(first, Pipeline):
         first = first.steps[0][1]
@@ -228,11 +233,14 @@ def _blank_as_empty(categories: np.ndarray) -> np.ndarray:
     return np.array(["" if pd.isna(value) else value for value in categories], dtype=object)
 
 
-def _estimators(obj: Any) -> Iterator[BaseEstimator]:
-    """Every estimator inside `obj`, fitted parts (a ColumnTransformer's `transformers_`, ...) included."""
-    if isinstance(obj, BaseEstimator):
+def _estimators(obj: Any) -> Iterator[Any]:
+    """Every estimator inside `obj`, fitted parts (a ColumnTransformer's `transformers_`, ...) included.
+
+    scikit-learn's, and look-alikes that only share its methods (CatBoost's), so each can be named when refused.
+    """
+    if isinstance(obj, BaseEstimator) or _looks_like_estimator(obj):
         yield obj
-        children: Any = vars(obj).values()
+        children: Any = getattr(obj, "__dict__", {}).values()
     elif isinstance(obj, list | tuple):
         children = obj
     elif isinstance(obj, dict):
@@ -241,6 +249,11 @@ def _estimators(obj: Any) -> Iterator[BaseEstimator]:
         return
     for child in children:
         yield from _estimators(child)
+
+
+def _looks_like_estimator(obj: Any) -> bool:
+    """An object with scikit-learn's estimator methods that is not a BaseEstimator (a class is not one)."""
+    return not isinstance(obj, type) and hasattr(obj, "get_params") and hasattr(obj, "fit")
 
 
 # What skl2onnx 1.20 cannot do with these library versions, checked by tests/test_onnx_parity.py and _shapes.py.
