@@ -25,9 +25,10 @@ from modelcard.schema import features_model
 from runtime import DEFAULT_MODEL_TAG
 from serving.bento_requirements import write_bento_requirements
 from serving.codecs import field_row, model_rows, result
+from serving.feedback import FEEDBACK_PATH, record_feedback
 from serving.handler import PredictionHandler
 from serving.model import load_served_model
-from serving.schemas import ModelInfo, PredictionResult
+from serving.schemas import FeedbackResult, ModelInfo, PredictionResult, outcome_model
 from serving.settings import Settings
 from serving.stack import PREDICTION_PATHS, install_stack
 from serving.store import pinned_tag
@@ -50,6 +51,9 @@ handler = PredictionHandler(model.predictor, monitor, accept_unseen=settings.acc
 # The request schema is made from the model's card: its feature names, bounds and an example row.
 Features = features_model(model.card, accept_unseen=settings.accept_unseen)
 FeatureRows = Annotated[list[Features], Field(min_length=1, max_length=settings.max_batch_rows)]  # type: ignore[valid-type]
+# An outcome names one of the card's classes; a call carries as many as a batch of predictions.
+Outcome = outcome_model(model.card)
+Outcomes = Annotated[list[Outcome], Field(min_length=1, max_length=settings.max_batch_rows)]  # type: ignore[valid-type]
 
 # FastAPI hosts what BentoML's @api cannot: GET endpoints, and the pass-through to the web UI. Its own docs
 # are off; BentoML merges its routes into the service's OpenAPI document at /docs.json.
@@ -133,6 +137,11 @@ class Classifier:
         """Predict many rows at once; answers come in the order of the rows."""
         predictions = handler.predict("batch", model_rows(rows), time.perf_counter())
         return [result(p, model.tag) for p in predictions]
+
+    @bentoml.api(route=FEEDBACK_PATH)
+    def feedback(self, outcomes: Outcomes, /) -> FeedbackResult:
+        """Report what really happened to earlier predictions, by their answers' X-Request-ID (and row, for a batch)."""
+        return record_feedback(monitor, outcomes, model.tag)
 
     @web.get("/model", response_model=ModelInfo, summary="The model this service runs", tags=["Model"])
     def model_info(self) -> ModelInfo:

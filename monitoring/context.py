@@ -10,7 +10,9 @@ from contextvars import ContextVar
 REQUEST_ID_HEADER = b"x-request-id"
 _request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 # A caller's own id (from a proxy or client) is kept when it is a plain token; anything else gets a fresh one.
-_ACCEPTABLE_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
+# Public: /feedback accepts exactly the ids an answer can carry.
+REQUEST_ID_PATTERN = r"[A-Za-z0-9._:-]{1,64}"
+_ACCEPTABLE_ID = re.compile(REQUEST_ID_PATTERN.encode())
 
 
 class _RequestIds:

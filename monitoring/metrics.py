@@ -336,6 +336,23 @@ class PredictionMetrics:
             "Prediction-log rows dropped: the writer fell behind, or the folder was full or not writable",
             **options,
         )
+        self.outcome_log_dropped = prom.Counter(
+            f"{PREFIX}_outcome_log_dropped",
+            "Outcome-log rows dropped: the writer fell behind, or the folder was full or not writable",
+            **options,
+        )
+        outcomes = prom.Counter(
+            f"{PREFIX}_outcomes",
+            "Reported outcomes matched with their logged prediction, by predicted and actual class",
+            ["predicted", "actual", "correct"],
+            **options,
+        )
+        self._outcomes_family = outcomes
+        self.outcomes_unmatched = prom.Counter(
+            f"{PREFIX}_outcomes_unmatched",
+            "Reported outcomes whose prediction is not (or not yet) in the prediction log",
+            **options,
+        )
         info = prom.Gauge(
             f"{PREFIX}_model_info",
             "The model being served (always 1)",
@@ -351,6 +368,10 @@ class PredictionMetrics:
         self._deferred: list[tuple[str, FeatureTable, Sequence[Prediction]]] = []
         # Children resolved once: .labels() costs more than the increment itself on the hot path.
         self._predictions = {(c, s): predictions.labels(c, s) for c in card.class_names for s in SOURCES}
+        # All k² pairs: `correct` follows from the pair, so it adds no series.
+        self._outcomes = {
+            (p, a): outcomes.labels(p, a, str(p == a).lower()) for p in card.class_names for a in card.class_names
+        }
         self._confidence = {s: confidence.labels(s) for s in SOURCES}
         # Unused features (the model never reads them) have no watcher: nothing is counted for them.
         self._watchers = [watcher(spec, families) for spec in card.features if spec.kind is not FeatureKind.UNUSED]
@@ -410,6 +431,17 @@ class PredictionMetrics:
     def count_unseen(self, feature: str) -> None:
         """Count a request refused for a category value training never saw."""
         self._unseen.labels(feature).inc()
+
+    def count_outcomes(self, pairs: Sequence[tuple[str | None, str]]) -> None:
+        """Count reported outcomes as (predicted, actual) pairs; a None predicted class is an unmatched outcome."""
+        for (predicted, actual), count in Tally(pairs).items():
+            if predicted is None:
+                self.outcomes_unmatched.inc(count)
+                continue
+            series = self._outcomes.get((predicted, actual))
+            if series is None:  # a class a former version of the model (same log folder) predicted
+                series = self._outcomes_family.labels(predicted, actual, str(predicted == actual).lower())
+            series.inc(count)
 
     def count_error(self, status: int, endpoint: str) -> None:
         """Count a refused or failed prediction request."""

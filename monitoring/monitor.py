@@ -1,4 +1,4 @@
-"""One place the service reports each prediction to: the Prometheus metrics and the prediction log."""
+"""One place the service reports each prediction (and each reported outcome) to: the metrics and the logs."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 from modelcard.card import ModelCard
 from monitoring.context import current_request_id, new_request_id
 from monitoring.metrics import Pending, PredictionMetrics
+from monitoring.outcomes import Logged, Outcome, OutcomeLog, PredictionIndex
 from monitoring.predlog import PredictionLog
 from monitoring.retention import Retention
 from runtime.predictor import Prediction
@@ -19,6 +20,10 @@ from runtime.table import FeatureTable
 logger = logging.getLogger(__name__)
 # How stale /metrics may be at most for a worker the scrape does not reach (the one it reaches flushes first).
 METRICS_FLUSH_S = 0.5
+
+
+class OutcomesOff(RuntimeError):
+    """Outcomes cannot be taken: the prediction log is off, so there is nothing to match and nowhere to keep them."""
 
 
 class Monitor:
@@ -39,6 +44,8 @@ class Monitor:
         self.retention = retention or Retention()
         self.metrics: PredictionMetrics | None = None
         self.log: PredictionLog | None = None
+        self.outcome_log: OutcomeLog | None = None
+        self.index: PredictionIndex | None = None
         self._stop_flushing = threading.Event()
 
     def start(self, registry: Any = None) -> None:
@@ -55,6 +62,14 @@ class Monitor:
                 on_drop=self.metrics.log_dropped.inc,
                 retention=self.retention,
             )
+            # Beside the prediction log, in its folder and under its limits (its writer sweeps both kinds).
+            self.outcome_log = OutcomeLog(
+                self.log_directory,
+                self.model_tag,
+                on_drop=self.metrics.outcome_log_dropped.inc,
+                retention=self.retention,
+            )
+            self.index = PredictionIndex(self.log_directory)  # built on the first outcomes, not at start
             logger.info("Prediction log: %s", self.log_directory)
 
     def record(self, source: str, table: FeatureTable, predictions: Sequence[Prediction], latency_s: float) -> None:
@@ -77,6 +92,24 @@ class Monitor:
             self.metrics.observe_later(source, table, predictions)
         if self.log is not None:
             self.log.record_rows(request_ids, source, table, predictions, latencies_s)
+
+    def record_outcomes(self, outcomes: Sequence[Outcome], feedback_id: str) -> list[Logged | None]:
+        """Match outcomes with their logged predictions, count them, and keep them beside the log.
+
+        Returns each outcome's logged prediction row, None where it is not (or not yet) in the log: a prediction
+        reaches its file up to a flush interval (0.1 s) after its answer. Unmatched outcomes are kept too.
+        """
+        if self.log_directory is None:
+            raise OutcomesOff("the prediction log is off (SERVING_PREDICTION_LOG=off): outcomes cannot be matched")
+        if self.index is None or self.outcome_log is None:
+            raise RuntimeError("Monitor.start() has not run in this process")
+        found = self.index.find([(o.request_id, o.row) for o in outcomes])
+        if self.metrics is not None:
+            self.metrics.count_outcomes(
+                [(f.class_name if f else None, o.label) for f, o in zip(found, outcomes, strict=True)]
+            )
+        self.outcome_log.record(feedback_id, outcomes)
+        return found
 
     def count_unseen(self, features: Sequence[str]) -> None:
         """Report a request refused for category values training never saw."""
@@ -108,9 +141,11 @@ class Monitor:
             self.metrics.flush()
 
     def close(self) -> None:
-        """Write what the prediction log holds, stop its writer, and bring the metrics up to date."""
+        """Write what the logs hold, stop their writers, and bring the metrics up to date."""
         if self.log is not None:
             self.log.close()
+        if self.outcome_log is not None:
+            self.outcome_log.close()
         self._stop_flushing.set()
         if self.metrics is not None:
             self.metrics.pending.due.set()  # wakes the flush thread, which then stops

@@ -2,7 +2,8 @@
 
 A line holds the request's rows column by column (a batch of 1,000 rows is one line, not 1,000):
 {"time", "request_id", "source", "model", "latency_ms", "rows", "features": {name: [values]},
-"class": [names], "probability": [values]}. `read_records` gives them back one row at a time.
+"class": [names], "probability": [values], "probabilities": {class: [values]}}. `read_records` gives them
+back one row at a time. The writer itself is `LineLog`, which the outcome log (monitoring/outcomes.py) shares.
 
 Files are `predictions-<UTC date>-<host>-<pid>-<segment>.jsonl` in one folder: each worker process writes
 its own files (several pods may share the folder), starts a new one each UTC day and every
@@ -18,14 +19,15 @@ import atexit
 import logging
 import os
 import queue
+import re
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic_core import to_json
 
@@ -46,8 +48,21 @@ def default_prediction_log(env: Mapping[str, str], model_tag: str | None = None)
 
 
 FILE_PATTERN = "predictions-*.jsonl"
+# Every line a log writes starts so (to_json keeps the key order): the id of a line, found without parsing it.
+# A quote inside a JSON string is written \" , so only the start of a line can match.
+LINE_START = re.compile(rb'\{"time":"[^"]*","request_id":"([^"\\]*(?:\\.[^"\\]*)*)"')
 # An unwritable folder fills no log with the same error per request: once a minute says it.
 ERROR_LOG_EVERY_S = 60.0
+
+
+class _Timed(Protocol):
+    """What a log writes: something that happened at a time (seconds since the epoch)."""
+
+    @property
+    def time(self) -> float: ...
+
+
+E = TypeVar("E", bound=_Timed)
 
 
 @dataclass(frozen=True)
@@ -56,7 +71,8 @@ class _Entry:
 
     Columns (the request's FeatureTable, lists of classes and probabilities), not Prediction objects: a
     1,000-row batch then keeps a handful of objects alive until it is written instead of thousands, which
-    the garbage collector would otherwise carry into its older, costlier generations.
+    the garbage collector would otherwise carry into its older, costlier generations. The per-row dicts of
+    every class's probability are the predictions' own and not tracked by the collector (they hold floats).
     """
 
     time: float
@@ -68,36 +84,43 @@ class _Entry:
     latency_s: float
     # This request's row of `table` when the table holds several requests' rows; None: all of it is this request's.
     row: int | None = None
+    class_probabilities: list[dict[str, float]] = field(default_factory=list)
 
 
-class PredictionLog:
-    """Append-only JSON-lines log of predictions; `record` only enqueues, so requests never wait on the disk."""
+class LineLog(Generic[E]):
+    """An append-only JSON-lines log written by a background thread; `_put` only enqueues, so callers never wait.
+
+    Subclasses say how an entry becomes a line (`_line`) and how many rows it holds (`_rows`); the files, their
+    segments, the full-disk rules and the flush at close are this class's. The writer that `sweeps` applies the
+    retention limits to the whole folder, every kind of file in it.
+    """
+
+    prefix = "predictions"
+    name = "Prediction log"
 
     def __init__(
         self,
         directory: Path,
         model_tag: str,
-        features: Sequence[FeatureSpec],
         max_pending: int = 100_000,
         on_drop: Callable[[int], None] | None = None,
         flush_every_s: float = 0.1,
         retention: Retention | None = None,
         clock: Callable[[], float] = time.time,
+        sweeps: bool = True,
     ) -> None:
         self.directory = directory
         self.model_tag = model_tag
-        self.features = list(features)
-        # Each feature's JSON conversion, chosen once: the writer thread runs it for every request.
-        self._columns = [(spec.name, json_values(spec)) for spec in features]
         self.max_pending = max_pending
         self.on_drop = on_drop
         self.dropped = 0
         self.flush_every_s = flush_every_s
         self.retention = retention or Retention()
         self.clock = clock
+        self.sweeps = sweeps
         # Unique across the pods that may share the folder, and across this host's processes.
         self.writer = f"{_safe(socket.gethostname())}-{os.getpid()}"
-        self._queue: queue.SimpleQueue[_Entry] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[E] = queue.SimpleQueue()
         self._closing = threading.Event()
         # Set by the first entry queued after a write: the writer sleeps until then (or until retention is due).
         self._queued = threading.Event()
@@ -108,60 +131,30 @@ class PredictionLog:
         self._failing_since_drop = 0  # rows dropped since writing last failed; 0 while writing works
         self._last_error_log = float("-inf")
         self._next_sweep = 0.0
-        self._thread = threading.Thread(target=self._write_forever, name="prediction-log", daemon=True)
+        self._thread = threading.Thread(target=self._write_forever, name=f"{self.prefix}-log", daemon=True)
         self._thread.start()
         atexit.register(self.close)
 
-    def record(
-        self,
-        request_id: str,
-        source: str,
-        table: FeatureTable,
-        predictions: Sequence[Prediction],
-        latency_s: float,
-    ) -> None:
-        """Queue one request's predictions for the log."""
+    @property
+    def failing(self) -> bool:
+        """True while the last write failed (rows are being dropped) and none has succeeded since."""
+        return self._failing_since_drop > 0
+
+    def _line(self, entry: E) -> bytes:
+        """One JSON line (ending in a newline) for one entry."""
+        raise NotImplementedError
+
+    def _rows(self, entry: E) -> int:
+        """How many rows an entry holds: what is counted when it is dropped."""
+        raise NotImplementedError
+
+    def _put(self, entry: E, rows: int) -> None:
+        """Queue one entry; when the queue is full or the log is closing, drop and count it instead."""
         # Bounded by dropping, never by blocking: a slow disk must not become slow predictions.
         if self._queue.qsize() >= self.max_pending or self._closing.is_set():
-            self._drop(len(predictions))
+            self._drop(rows)
             return
-        self._queue.put(
-            _Entry(
-                self.clock(),
-                request_id,
-                source,
-                table,
-                [p.class_name for p in predictions],
-                [p.probability for p in predictions],
-                latency_s,
-            )
-        )
-        self._wake_writer()
-
-    def record_rows(
-        self,
-        request_ids: Sequence[str],
-        source: str,
-        table: FeatureTable,
-        predictions: Sequence[Prediction],
-        latencies_s: Sequence[float],
-    ) -> None:
-        """Queue single-row requests predicted together as one table: row i is request i's, a line each."""
-        if len(request_ids) == 1:
-            self.record(request_ids[0], source, table, predictions, latencies_s[0])
-            return
-        if self._queue.qsize() + len(request_ids) > self.max_pending or self._closing.is_set():
-            self._drop(len(predictions))
-            return
-        now = self.clock()
-        for row, (request_id, prediction, latency_s) in enumerate(
-            zip(request_ids, predictions, latencies_s, strict=True)
-        ):
-            self._queue.put(
-                _Entry(
-                    now, request_id, source, table, [prediction.class_name], [prediction.probability], latency_s, row
-                )
-            )
+        self._queue.put(entry)
         self._wake_writer()
 
     def close(self) -> None:
@@ -190,29 +183,30 @@ class PredictionLog:
         queued, an idle worker does not wake but for retention (docs/performance.md).
         """
         while True:
-            self._queued.wait(max(0.0, self._next_sweep - time.monotonic()))
+            # A writer that does not sweep sleeps until something is queued (Event.wait(inf) would overflow).
+            self._queued.wait(max(0.0, self._next_sweep - time.monotonic()) if self.sweeps else None)
             closing = self._closing.wait(self.flush_every_s)
             self._queued.clear()  # before draining: whatever is queued after this wakes the next round
             entries = self._drain()
             if entries:
                 self._write(entries)
-            if time.monotonic() >= self._next_sweep:
+            if self.sweeps and time.monotonic() >= self._next_sweep:
                 self._next_sweep = time.monotonic() + self.retention.every_s
                 self.apply_retention()
             if closing:
                 self._close_file()
                 return
 
-    def _drain(self) -> list[_Entry]:
+    def _drain(self) -> list[E]:
         """Everything queued right now."""
-        entries: list[_Entry] = []
+        entries: list[E] = []
         while True:
             try:
                 entries.append(self._queue.get_nowait())
             except queue.Empty:
                 return entries
 
-    def _write(self, entries: list[_Entry]) -> None:
+    def _write(self, entries: list[E]) -> None:
         """Append the entries' lines to the current file; whatever cannot be written is dropped and counted."""
         lines = [self._line(entry) for entry in entries]
         written = 0
@@ -223,12 +217,13 @@ class PredictionLog:
         except OSError as error:
             written = error.lines if isinstance(error, PartialWrite) else 0
             self._close_file()  # the next write starts a fresh file: no torn line is ever glued onto
-            self._failed(error, sum(len(e.classes) for e in entries[written:]))
+            self._failed(error, sum(self._rows(e) for e in entries[written:]))
             return
         self._file_bytes += sum(len(line) for line in lines)
         if self._failing_since_drop:
             logger.warning(
-                "Prediction log is writing to %s again, after dropping %d rows",
+                "%s is writing to %s again, after dropping %d rows",
+                self.name,
                 self.directory,
                 self._failing_since_drop,
             )
@@ -242,8 +237,9 @@ class PredictionLog:
         if now - self._last_error_log >= ERROR_LOG_EVERY_S:
             self._last_error_log = now
             logger.error(
-                "Prediction log cannot write to %s (%s); predictions are still answered, their log records "
+                "%s cannot write to %s (%s); requests are still answered, their log records "
                 "are dropped and counted in the dropped-records metric (%d rows so far) until it can write again",
+                self.name,
                 self.directory,
                 error,
                 self._failing_since_drop,
@@ -255,8 +251,12 @@ class PredictionLog:
             return self._fd
         self._close_file()
         self.directory.mkdir(parents=True, exist_ok=True)
-        self._segment = self._segment + 1 if day == self._file_day else next_segment(self.directory, day, self.writer)
-        path = self.directory / f"predictions-{day}-{self.writer}-{self._segment:04d}.jsonl"
+        self._segment = (
+            self._segment + 1
+            if day == self._file_day
+            else next_segment(self.directory, day, self.writer, kind=self.prefix)
+        )
+        path = self.directory / f"{self.prefix}-{day}-{self.writer}-{self._segment:04d}.jsonl"
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self._file_day = day
         self._file_bytes = os.fstat(self._fd).st_size
@@ -271,7 +271,7 @@ class PredictionLog:
             self._fd = None
 
     def apply_retention(self) -> list[Path]:
-        """Delete the files past the age or size limit that no writer is using; return what was deleted."""
+        """Delete the files (of every kind) past the age or size limit that no writer is using; return them."""
         now = datetime.fromtimestamp(self.clock(), UTC)
         try:
             doomed, still_over = to_delete(log_files(self.directory), self.retention, now)
@@ -296,8 +296,94 @@ class PredictionLog:
             )
         return deleted
 
+
+class PredictionLog(LineLog[_Entry]):
+    """Append-only JSON-lines log of predictions; `record` only enqueues, so requests never wait on the disk."""
+
+    def __init__(
+        self,
+        directory: Path,
+        model_tag: str,
+        features: Sequence[FeatureSpec],
+        max_pending: int = 100_000,
+        on_drop: Callable[[int], None] | None = None,
+        flush_every_s: float = 0.1,
+        retention: Retention | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.features = list(features)
+        # Each feature's JSON conversion, chosen once: the writer thread runs it for every request.
+        self._columns = [(spec.name, json_values(spec)) for spec in features]
+        super().__init__(directory, model_tag, max_pending, on_drop, flush_every_s, retention, clock, sweeps=True)
+
+    def record(
+        self,
+        request_id: str,
+        source: str,
+        table: FeatureTable,
+        predictions: Sequence[Prediction],
+        latency_s: float,
+    ) -> None:
+        """Queue one request's predictions for the log."""
+        # Bounded by dropping, never by blocking: a slow disk must not become slow predictions.
+        if self._queue.qsize() >= self.max_pending or self._closing.is_set():
+            self._drop(len(predictions))
+            return
+        self._queue.put(
+            _Entry(
+                self.clock(),
+                request_id,
+                source,
+                table,
+                [p.class_name for p in predictions],
+                [p.probability for p in predictions],
+                latency_s,
+                None,
+                [p.probabilities for p in predictions],
+            )
+        )
+        self._wake_writer()
+
+    def record_rows(
+        self,
+        request_ids: Sequence[str],
+        source: str,
+        table: FeatureTable,
+        predictions: Sequence[Prediction],
+        latencies_s: Sequence[float],
+    ) -> None:
+        """Queue single-row requests predicted together as one table: row i is request i's, a line each."""
+        if len(request_ids) == 1:
+            self.record(request_ids[0], source, table, predictions, latencies_s[0])
+            return
+        if self._queue.qsize() + len(request_ids) > self.max_pending or self._closing.is_set():
+            self._drop(len(predictions))
+            return
+        now = self.clock()
+        for row, (request_id, prediction, latency_s) in enumerate(
+            zip(request_ids, predictions, latencies_s, strict=True)
+        ):
+            self._queue.put(
+                _Entry(
+                    now,
+                    request_id,
+                    source,
+                    table,
+                    [prediction.class_name],
+                    [prediction.probability],
+                    latency_s,
+                    row,
+                    [prediction.probabilities],
+                )
+            )
+        self._wake_writer()
+
+    def _rows(self, entry: _Entry) -> int:
+        return len(entry.classes)
+
     def _line(self, entry: _Entry) -> bytes:
         """One JSON line for one request, its rows column by column."""
+        ps = entry.class_probabilities
         record = {
             "time": datetime.fromtimestamp(entry.time, UTC).isoformat(),
             "request_id": entry.request_id,
@@ -308,6 +394,8 @@ class PredictionLog:
             "features": {name: convert(_rows_of(entry, entry.table.columns[name])) for name, convert in self._columns},
             "class": entry.classes,
             "probability": entry.probabilities,
+            # Every class's probability, keyed in the card's class order (the predictor's dicts keep it).
+            "probabilities": {c: [d[c] for d in ps] for c in ps[0]} if ps else {},
         }
         return to_json(record) + b"\n"
 
@@ -362,6 +450,7 @@ def rows_of(line: dict[str, Any]) -> Iterator[dict[str, Any]]:
     shared = {key: line[key] for key in ("time", "request_id", "source", "model", "latency_ms")}
     names = list(line["features"])
     columns = [line["features"][name] for name in names]
+    every = line.get("probabilities")  # None on lines written before every class's probability was logged
     for index in range(line["rows"]):
         yield {
             **shared,
@@ -369,6 +458,7 @@ def rows_of(line: dict[str, Any]) -> Iterator[dict[str, Any]]:
             "features": {name: column[index] for name, column in zip(names, columns, strict=True)},
             "class": line["class"][index],
             "probability": line["probability"][index],
+            "probabilities": None if every is None else {c: values[index] for c, values in every.items()},
         }
 
 
@@ -379,7 +469,7 @@ def read_records(directory: Path, since: datetime | None = None, until: datetime
     records: list[dict[str, Any]] = []
     skipped = 0
     for path in sorted(directory.glob(FILE_PATTERN)):
-        if not _file_may_hold(path, since, until):
+        if not file_may_hold(path, since, until):
             continue
         with path.open("rb") as lines:
             for line in lines:
@@ -397,7 +487,7 @@ def read_records(directory: Path, since: datetime | None = None, until: datetime
     return records
 
 
-def _file_may_hold(path: Path, since: datetime | None, until: datetime | None) -> bool:
+def file_may_hold(path: Path, since: datetime | None, until: datetime | None) -> bool:
     """False when the file's day lies wholly outside the window."""
     try:
         day = datetime.strptime(path.name.split("-", 1)[1][:10], "%Y-%m-%d").date()

@@ -1,8 +1,9 @@
-"""Which prediction-log files to delete: older than the age limit, or the oldest while over the size limit.
+"""Which log files to delete: older than the age limit, or the oldest while over the size limit.
 
+The folder holds two kinds of files, predictions and the outcomes reported for them, under one budget.
 A file is only ever deleted when no worker can still be writing it. Writers append to the newest segment
-of their own (day, writer) series only, so a file is closed when a later segment of its series exists, or
-when its UTC day ended more than an hour ago (a writer moves to a new file on its first write of a day).
+of their own (kind, day, writer) series only, so a file is closed when a later segment of its series exists,
+or when its UTC day ended more than an hour ago (a writer moves to a new file on its first write of a day).
 Files that do not match the log's own naming are never touched.
 """
 
@@ -13,15 +14,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-# predictions-<UTC day>-<writer>-<segment>.jsonl; older versions wrote predictions-<UTC day>-<pid>.jsonl.
-FILE_NAME = re.compile(r"^predictions-(?P<day>\d{4}-\d{2}-\d{2})-(?P<writer>.+?)(?:-(?P<segment>\d{4}))?\.jsonl$")
+# <kind>-<UTC day>-<writer>-<segment>.jsonl; older versions wrote predictions-<UTC day>-<pid>.jsonl.
+FILE_NAME = re.compile(
+    r"^(?P<kind>predictions|outcomes)-(?P<day>\d{4}-\d{2}-\d{2})-(?P<writer>.+?)(?:-(?P<segment>\d{4}))?\.jsonl$"
+)
+KINDS = ("predictions", "outcomes")
 # A writer that has not written since midnight still holds yesterday's file open until its next write.
 CLOSED_AFTER_DAY_ENDS = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
 class Retention:
-    """How much prediction log to keep (docs/monitoring.md)."""
+    """How much log to keep, predictions and outcomes together (docs/monitoring.md)."""
 
     max_age_days: float = 30.0
     max_bytes: int = 1024 * 2**20
@@ -45,12 +49,13 @@ class LogFile:
     writer: str
     segment: int
     size: int
+    kind: str = "predictions"
 
 
 def log_files(directory: Path) -> list[LogFile]:
-    """The folder's prediction-log files, oldest first; other files are left out."""
+    """The folder's log files of both kinds, oldest first; other files are left out."""
     files = []
-    for path in directory.glob("predictions-*.jsonl"):
+    for path in directory.glob("*.jsonl"):
         match = FILE_NAME.match(path.name)
         if match is None:
             continue
@@ -59,19 +64,20 @@ def log_files(directory: Path) -> list[LogFile]:
             size = path.stat().st_size
         except (ValueError, OSError):
             continue
-        files.append(LogFile(path, day, match["writer"], int(match["segment"] or 0), size))
+        files.append(LogFile(path, day, match["writer"], int(match["segment"] or 0), size, match["kind"]))
     return sorted(files, key=lambda f: (f.day, f.segment, f.path.name))
 
 
 def closed(files: list[LogFile], now: datetime) -> list[LogFile]:
     """The files no writer can be appending to any more."""
-    newest: dict[tuple[datetime, str], int] = {}
+    # By kind too: a writer's open outcomes segment 0 is not closed by its predictions segment 2.
+    newest: dict[tuple[str, datetime, str], int] = {}
     for f in files:
-        newest[f.day, f.writer] = max(newest.get((f.day, f.writer), -1), f.segment)
+        newest[f.kind, f.day, f.writer] = max(newest.get((f.kind, f.day, f.writer), -1), f.segment)
     return [
         f
         for f in files
-        if f.segment < newest[f.day, f.writer] or now >= f.day + timedelta(days=1) + CLOSED_AFTER_DAY_ENDS
+        if f.segment < newest[f.kind, f.day, f.writer] or now >= f.day + timedelta(days=1) + CLOSED_AFTER_DAY_ENDS
     ]
 
 
@@ -90,7 +96,11 @@ def to_delete(files: list[LogFile], retention: Retention, now: datetime) -> tupl
     return doomed, max(0, total - retention.max_bytes)
 
 
-def next_segment(directory: Path, day: str, writer: str) -> int:
-    """The segment number a writer starts a day with: one past any it left before (a restarted process)."""
-    segments = [f.segment for f in log_files(directory) if f.day.strftime("%Y-%m-%d") == day and f.writer == writer]
+def next_segment(directory: Path, day: str, writer: str, kind: str = "predictions") -> int:
+    """The segment number a writer starts a day's file of `kind` with: one past any it left before (a restart)."""
+    segments = [
+        f.segment
+        for f in log_files(directory)
+        if f.kind == kind and f.day.strftime("%Y-%m-%d") == day and f.writer == writer
+    ]
     return max(segments, default=-1) + 1

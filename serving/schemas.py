@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, ValidationError, model_serializer
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    create_model,
+    model_serializer,
+)
+from pydantic.config import JsonDict
 
 from modelcard.card import FeatureKind, ModelCard
+from monitoring.context import REQUEST_ID_PATTERN
+
+# How many of a call's unmatched request ids an answer lists: enough to look into, never the whole call back.
+LISTED_UNMATCHED = 20
 
 
 class AnswerWarning(BaseModel):
@@ -56,6 +69,43 @@ class ModelInfo(BaseModel):
         "(card.reference), free text's training values and words, and the executed notebook, unless "
         "SERVING_SHARE_TRAINING_ROWS allows them",
     )
+
+
+def outcome_model(card: ModelCard) -> Any:
+    """One outcome reported for an earlier prediction: its answer's X-Request-ID, its row, and the true class."""
+    example: JsonDict = {
+        "request_id": "4f1c0a9e2b7d4e110000000000000001",
+        "row": 0,
+        "label": card.class_names[-1],
+    }
+    labels: Any = Literal[tuple(card.class_names)]
+    model: Any = create_model(
+        "Outcome",
+        __config__=ConfigDict(extra="forbid", json_schema_extra={"example": example}),
+        __doc__="What really happened to one earlier prediction, reported later (a warehouse job, a person).",
+        request_id=(
+            str,
+            Field(pattern=f"^{REQUEST_ID_PATTERN}$", description="the X-Request-ID header of the prediction's answer"),
+        ),
+        row=(int, Field(0, ge=0, strict=True, description="the row of a /predict_batch request; 0 for /prediction")),
+        label=(labels, Field(description="the class that really happened: one of the model's classes")),
+    )
+    return model
+
+
+class FeedbackResult(BaseModel):
+    """How many of the reported outcomes belong to a prediction in the log (all of them are kept)."""
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    received: int = Field(description="outcomes in the call")
+    matched: int = Field(description="outcomes whose prediction is in the prediction log")
+    unmatched: int = Field(
+        description="outcomes whose prediction is not (yet) in it: an unknown id, a row the request did not have, "
+        "a prediction older than the log keeps, or one answered less than a second ago; kept all the same"
+    )
+    unmatched_request_ids: list[str] = Field(description=f"the first {LISTED_UNMATCHED} of those, in call order")
+    model: str = Field(description="tag of the model serving")
 
 
 def unseen_categories(error: ValidationError, card: ModelCard) -> list[str]:

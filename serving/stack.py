@@ -24,7 +24,7 @@ BentoML's own handlers: its @api methods, the FastAPI routes and the UI pass-thr
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 from starlette.middleware.cors import CORSMiddleware
 
@@ -35,6 +35,7 @@ from serving import startup
 from serving.auth import ApiKeyGuard
 from serving.codecs import CsvCodec, JsonListCodec, JsonObjectCodec
 from serving.deadline import BodyDeadline
+from serving.feedback import FEEDBACK_PATH
 from serving.guard import RequestGuard
 from serving.handler import PredictionHandler
 from serving.headers import SecurityHeaders
@@ -80,8 +81,12 @@ def install_stack(
 
     for input_model in (single_input, batch_input):
         harden(input_model, single_input, refused)
+    # /feedback's list of outcomes alike (BentoML's root model of list[Outcome]); its refusals count nothing.
+    feedback_input = api.apis["feedback"].input_spec
+    harden(feedback_input, get_args(feedback_input.model_fields["root"].annotation)[0], lambda _: None)
     server_name = f"BentoML Service/{api.name}"
-    key_paths = (*PREDICTION_PATHS, *MODEL_PATHS)
+    key_paths = (*PREDICTION_PATHS, FEEDBACK_PATH, *MODEL_PATHS)
+    posted_paths = (*PREDICTION_PATHS, FEEDBACK_PATH)
 
     api.add_asgi_middleware(DrainingConnections, stop=graceful_stop)
     api.add_asgi_middleware(BodyDeadline, seconds=settings.body_timeout_s)
@@ -92,7 +97,7 @@ def install_stack(
     api.add_asgi_middleware(RequestTelemetry, monitor=monitor, paths=PREDICTION_PATHS)
     api.add_asgi_middleware(
         CorrectedOpenAPI,
-        build=lambda: corrected(api.openapi_spec.asdict(), PREDICTION_PATHS, key_paths if settings.api_key else ()),
+        build=lambda: corrected(api.openapi_spec.asdict(), posted_paths, key_paths if settings.api_key else ()),
     )
     if settings.api_key:
         api.add_asgi_middleware(
@@ -104,7 +109,7 @@ def install_stack(
             public_root=settings.root_path,
             revoked_folder=startup.run_folder(),  # this server's workers share signed-out sessions there
         )
-    api.add_asgi_middleware(RequestGuard, paths=PREDICTION_PATHS, max_body_bytes=settings.max_body_bytes)
+    api.add_asgi_middleware(RequestGuard, paths=posted_paths, max_body_bytes=settings.max_body_bytes)
     if settings.fast_path:
         routes = {
             "/prediction": JsonObjectCodec(single_input, model.tag),

@@ -119,6 +119,28 @@ def test_errors_by_kind(metrics: PredictionMetrics, registry: CollectorRegistry)
     }
 
 
+def test_outcome_series_exist_before_the_first_outcome(metrics: PredictionMetrics, registry: CollectorRegistry) -> None:
+    pairs = _samples(registry, "classifier_outcomes_total")
+    assert len(pairs) == len(CLASSES) ** 2 and set(pairs.values()) == {0}
+    for labels in pairs:
+        named = dict(labels)
+        assert named["correct"] == ("true" if named["predicted"] == named["actual"] else "false")
+    assert registry.get_sample_value("classifier_outcomes_unmatched_total") == 0
+    assert registry.get_sample_value("classifier_outcome_log_dropped_total") == 0
+
+
+def test_outcomes_are_counted_by_pair_and_unmatched(metrics: PredictionMetrics, registry: CollectorRegistry) -> None:
+    metrics.count_outcomes([("setosa", "setosa"), ("setosa", "setosa"), ("virginica", "versicolor"), (None, "setosa")])
+    metrics.count_outcomes([(None, "virginica"), ("setosa", "setosa")])
+    counted = {
+        (named["predicted"], named["actual"], named["correct"]): value
+        for labels, value in _samples(registry, "classifier_outcomes_total").items()
+        if value and (named := dict(labels))
+    }
+    assert counted == {("setosa", "setosa", "true"): 3, ("virginica", "versicolor", "false"): 1}
+    assert registry.get_sample_value("classifier_outcomes_unmatched_total") == 2
+
+
 def test_model_info_gauge_names_tag_runtime_and_accuracy(
     metrics: PredictionMetrics, registry: CollectorRegistry
 ) -> None:

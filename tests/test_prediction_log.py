@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from monitoring.predlog import PredictionLog, read_records
-from monitoring.retention import Retention, closed, log_files, to_delete
+from monitoring.retention import Retention, closed, log_files, next_segment, to_delete
 from runtime.predictor import Prediction
 from runtime.table import FeatureTable
 from tests.fakes import CHURN_ROW, CLASSES, FEATURES, make_card, make_churn_card, table_of
@@ -49,8 +49,11 @@ def test_each_request_becomes_one_line_with_request_id_model_and_latency(tmp_pat
         "features": {name: [value] for name, value in zip(FEATURES, ROW, strict=True)},
         "class": ["setosa"],
         "probability": [0.9],
+        "probabilities": {"setosa": [0.9], "versicolor": [0.05], "virginica": [0.05]},
     }
+    assert list(lines[0]["probabilities"]) == CLASSES  # the card's class order
     assert lines[1]["features"]["sepal_length"] == [5.1, 6.7]
+    assert lines[1]["probabilities"]["setosa"] == [0.9, 0.9]
     assert datetime.fromisoformat(lines[0]["time"]).tzinfo is not None
     (path,) = tmp_path.glob("*.jsonl")
     assert path.name.startswith(f"predictions-{datetime.now(UTC):%Y-%m-%d}-")
@@ -69,6 +72,7 @@ def test_single_requests_predicted_together_get_a_line_each_with_their_own_row(t
         (1, ["setosa"], 1.0),
         (1, ["virginica"], 2.0),
     ]
+    assert lines["req-b"]["probabilities"] == {"setosa": [0.1], "versicolor": [0.1], "virginica": [0.8]}
 
 
 def test_read_records_gives_one_record_per_row(tmp_path: Path) -> None:
@@ -79,6 +83,7 @@ def test_read_records_gives_one_record_per_row(tmp_path: Path) -> None:
     assert (first["request_id"], first["row"], second["row"]) == ("req-2", 0, 1)
     assert second["features"] == dict(zip(FEATURES, [6.7, 3.0, 5.2, 2.3], strict=True))
     assert (second["class"], second["probability"], second["model"]) == ("setosa", 0.9, "iris_clf:v1")
+    assert second["probabilities"] == {"setosa": 0.9, "versicolor": 0.05, "virginica": 0.05}
 
 
 def test_close_writes_what_is_queued(tmp_path: Path) -> None:
@@ -118,10 +123,11 @@ def test_read_records_keeps_the_window_and_skips_a_torn_last_line(tmp_path: Path
     path.write_text("".join(json.dumps(line) + "\n" for line in lines) + '{"time": "2026-')
     records = read_records(tmp_path, since=now - timedelta(hours=24), until=now)
     assert [r["request_id"] for r in records] == ["5", "1"]
+    assert records[0]["probabilities"] is None  # lines from before every class's probability was logged
 
 
-def _old_file(folder: Path, day: str, writer: str, segment: int | None, size: int) -> Path:
-    name = f"predictions-{day}-{writer}.jsonl" if segment is None else f"predictions-{day}-{writer}-{segment:04d}.jsonl"
+def _old_file(folder: Path, day: str, writer: str, segment: int | None, size: int, kind: str = "predictions") -> Path:
+    name = f"{kind}-{day}-{writer}.jsonl" if segment is None else f"{kind}-{day}-{writer}-{segment:04d}.jsonl"
     path = folder / name
     path.write_bytes(b"x" * size)
     return path
@@ -163,6 +169,47 @@ def test_yesterdays_file_counts_as_open_until_an_hour_after_midnight(tmp_path: P
     files = log_files(tmp_path)
     assert closed(files, datetime(2026, 11, 25, 0, 30, tzinfo=UTC)) == []
     assert len(closed(files, datetime(2026, 11, 25, 1, 30, tzinfo=UTC))) == 1
+
+
+def test_outcome_files_are_listed_aged_and_size_limited_with_the_predictions(tmp_path: Path) -> None:
+    now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    old_outcomes = _old_file(tmp_path, "2026-10-01", "a-1", 0, 10, kind="outcomes")
+    predictions = _old_file(tmp_path, "2026-11-23", "a-1", 0, 400)
+    outcomes = _old_file(tmp_path, "2026-11-24", "a-1", 0, 400, kind="outcomes")
+    _old_file(tmp_path, "2026-11-25", "a-1", 0, 100)
+    _old_file(tmp_path, "2026-11-25", "a-1", 0, 100, kind="outcomes")
+    (tmp_path / "outcomes-notes.jsonl").write_text("not ours")
+    files = log_files(tmp_path)
+    assert sorted((f.kind, f.day.day) for f in files) == [
+        ("outcomes", 1),
+        ("outcomes", 24),
+        ("outcomes", 25),
+        ("predictions", 23),
+        ("predictions", 25),
+    ]
+    doomed, still_over = to_delete(files, Retention(max_age_days=30, max_bytes=700), now)
+    assert [f.path for f in doomed] == [old_outcomes, predictions]  # the age limit, then the oldest over the size
+    assert still_over == 0 and outcomes.exists()
+
+
+def test_an_open_outcomes_segment_survives_beside_a_later_predictions_segment(tmp_path: Path) -> None:
+    now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    _old_file(tmp_path, "2026-11-25", "a-1", 0, 400)
+    _old_file(tmp_path, "2026-11-25", "a-1", 1, 400)
+    _old_file(tmp_path, "2026-11-25", "a-1", 2, 400)  # the writer's current predictions file
+    open_outcomes = _old_file(tmp_path, "2026-11-25", "a-1", 0, 400, kind="outcomes")  # its current outcomes file
+    closed_names = [f.path.name for f in closed(log_files(tmp_path), now)]
+    assert closed_names == ["predictions-2026-11-25-a-1-0000.jsonl", "predictions-2026-11-25-a-1-0001.jsonl"]
+    doomed, _ = to_delete(log_files(tmp_path), Retention(max_bytes=100), now)
+    assert open_outcomes not in [f.path for f in doomed]
+
+
+def test_next_segment_counts_each_kind_on_its_own(tmp_path: Path) -> None:
+    _old_file(tmp_path, "2026-11-25", "a-1", 3, 10)
+    _old_file(tmp_path, "2026-11-25", "a-1", 0, 10, kind="outcomes")
+    assert next_segment(tmp_path, "2026-11-25", "a-1") == 4
+    assert next_segment(tmp_path, "2026-11-25", "a-1", kind="outcomes") == 1
+    assert next_segment(tmp_path, "2026-11-25", "b-2", kind="outcomes") == 0
 
 
 def test_a_busy_writer_starts_new_segments_and_retention_runs_while_it_writes(tmp_path: Path) -> None:

@@ -12,8 +12,8 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from modelcard.card import FeatureKind, FeatureSpec, Metrics
+from runtime.evaluation import LOWER_IS_BETTER, METRIC_NAMES, missed_gate
 from runtime.table import FeatureTable
-from train.describe import LOWER_IS_BETTER, METRIC_NAMES
 from train.errors import ModelCheckFailed
 from train.features import feature_kind
 
@@ -186,16 +186,15 @@ def parse_gates(texts: list[str]) -> dict[str, float]:
 def check_gates(metrics: Metrics, gates: Mapping[str, float]) -> None:
     """Refuse a model that misses any gate (a minimum, or a maximum for log loss)."""
     for name, threshold in gates.items():
-        value = metrics.value(name)
-        if value is None:
+        missed = missed_gate(metrics, name, threshold)
+        if missed is None:
             raise ModelCheckFailed(
                 f"test {name} could not be computed (a class is missing from the test set), so the gate "
                 f"{name}={threshold} cannot be checked; stratify the split in the notebook."
             )
-        lower_is_better = name in LOWER_IS_BETTER
-        if (value > threshold) if lower_is_better else (value < threshold):
-            relation = "above the allowed" if lower_is_better else "below the required"
+        if missed:
+            relation = "above the allowed" if name in LOWER_IS_BETTER else "below the required"
             raise ModelCheckFailed(
-                f"test {name} {value:.4f} is {relation} {threshold:.4f}; improve the model in the notebook "
-                f"or change the gate (--gate {name}=...) deliberately."
+                f"test {name} {metrics.value(name):.4f} is {relation} {threshold:.4f}; improve the model in the "
+                f"notebook or change the gate (--gate {name}=...) deliberately."
             )

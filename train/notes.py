@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from train.describe import METRIC_NAMES
+from runtime.evaluation import METRIC_NAMES
 from train.errors import ModelCheckFailed
 
 

@@ -12,6 +12,7 @@ import bentoml
 import pandas as pd
 
 from modelcard.card import FeatureKind, FeatureSpec, Lineage, ModelCard, SearchSummary
+from runtime.evaluation import evaluate
 from runtime.table import FeatureTable
 from train import environment as notebook_environment
 from train.checks import (
@@ -26,7 +27,7 @@ from train.checks import (
 from train.columnuse import column_use
 from train.compile import CompiledModel, compile_to_onnx, run_onnx
 from train.compose import check_composition, compose
-from train.describe import evaluate, pick_examples, reference_rows
+from train.describe import pick_examples, reference_rows
 from train.features import DEFAULT_LIMIT_FACTOR, describe_features
 from train.labels import decode_labels
 from train.lineage import fingerprint, git_commit, library_versions

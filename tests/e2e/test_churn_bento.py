@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from typing import Any
 
 import bentoml
@@ -159,6 +160,28 @@ def test_metrics_count_categories_and_blanks(served_churn_bento: Server, row: di
     assert 'classifier_input_category_total{feature="contract",value="one_year"}' in metrics
     assert re.search(r'classifier_input_missing_total\{feature="totalcharges"\} [1-9]', metrics)
     assert 'classifier_input_decile_bucket{feature="tenure"' in metrics
+
+
+def test_outcomes_reported_with_the_python_client_are_matched_and_counted(
+    served_churn_bento: Server, row: dict
+) -> None:
+    """A warehouse job's outcome for an earlier answer, by its X-Request-ID: matched, counted, kept (two workers)."""
+    url = served_churn_bento.url
+    answer = httpx.post(f"{url}/prediction", json=row, headers={"x-request-id": "crm-0042"}).json()
+    truth = "yes" if answer["class"] == "no" else "no"
+    with bentoml.SyncHTTPClient(url) as client:
+        deadline = time.monotonic() + 10  # the prediction reaches its log file within about a second
+        while (reported := client.feedback([{"request_id": "crm-0042", "label": truth}]))["matched"] == 0:
+            assert time.monotonic() < deadline, reported
+            time.sleep(0.2)
+    assert reported["received"] == 1 and reported["unmatched"] == 0
+    pair = f'predicted="{answer["class"]}",actual="{truth}",correct="false"'
+    deadline = time.monotonic() + 10  # either API worker may answer /metrics: both see the multiprocess counters
+    while not re.search(rf"classifier_outcomes_total\{{{pair}\}} [1-9]", httpx.get(f"{url}/metrics").text):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    refused = httpx.post(f"{url}/feedback", json=[{"request_id": "crm-0042", "label": "maybe"}])
+    assert refused.status_code == 400 and "label" in refused.text
 
 
 def test_concurrent_requests_predicted_together_each_get_their_own_rows_answer(

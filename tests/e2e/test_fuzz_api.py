@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 
 SEED = 20261123
 EXAMPLES_PER_OPERATION = 150
-FUZZED = "^/(prediction|predict_batch|model)$"
+FUZZED = "^/(prediction|predict_batch|feedback|model)$"
 SCHEMATHESIS = str(Path(sys.executable).parent / "schemathesis")
 
 

@@ -1,0 +1,192 @@
+"""Check the served model's live quality: the outcomes reported to POST /feedback, joined with their predictions.
+
+Usage: python -m monitoring.quality [--since 30d | --start ISO [--end ISO]] [--log-dir DIR] [--model TAG]
+Exit status: 0 every gate of the card holds, 1 the live figures miss one (so a scheduled job can fail on it),
+2 the check could not run (no outcomes, too few, no such model).
+
+The figures are the ones training measured on the test split (runtime/evaluation.py), computed on the
+predictions the window holds that have an outcome: over the whole window, which gates, and per day, which
+does not. An outcome reported twice counts once, as its latest label.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from modelcard.card import Metrics, ModelCard
+from monitoring.drift import CannotCheck, duration, load_card, timestamp
+from monitoring.outcomes import Logged, PredictionIndex, read_outcomes
+from monitoring.predlog import default_prediction_log
+from runtime.evaluation import METRIC_NAMES, evaluate, missed_gates
+
+logger = logging.getLogger("monitoring.quality")
+
+GATES_HOLD, BELOW_GATE, CANNOT_CHECK = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Judged:
+    """The predictions of one model in the window that have an outcome: their probabilities and true labels."""
+
+    model: str
+    card: ModelCard
+    logged: list[Logged]
+    probabilities: np.ndarray  # rows x the card's classes
+    truth: list[str]
+
+
+def judged(args: argparse.Namespace) -> Judged:
+    """Join the outcomes with their logged predictions and keep the window's, of one model."""
+    outcomes = read_outcomes(args.log_dir, since=args.start)  # an outcome is reported after its prediction
+    if not outcomes:
+        raise CannotCheck(f"no outcomes reported in {args.log_dir} since {args.start} (POST /feedback)")
+    found = PredictionIndex(args.log_dir).find([(o.request_id, o.row) for o in outcomes])
+    pairs = [
+        (logged, outcome.label)
+        for outcome, logged in zip(outcomes, found, strict=True)
+        if logged is not None and args.start <= logged.time < args.end
+        and (not args.source or logged.source in args.source)
+    ]  # fmt: skip
+    if not pairs:
+        raise CannotCheck(f"none of the {len(outcomes)} outcomes belongs to a prediction logged in the window")
+    model = args.model or max(pairs, key=lambda pair: pair[0].time)[0].model
+    by_model = Counter(logged.model for logged, _ in pairs)
+    if len(by_model) > 1:
+        logger.warning("The window's outcomes are for %s; checking %s only", dict(by_model), model)
+    pairs = [(logged, label) for logged, label in pairs if logged.model == model]
+    card = load_card(model)
+    rows = [(logged, label, probabilities_of(logged, card.class_names)) for logged, label in pairs]
+    unusable = [logged for logged, _, p in rows if p is None]
+    if unusable:
+        logger.warning("%d predictions were logged without every class's probability: left out", len(unusable))
+    kept = [(logged, label, p) for logged, label, p in rows if p is not None]
+    if len(kept) < args.min_outcomes:
+        raise CannotCheck(
+            f"only {len(kept)} outcomes for {model} in the window; at least {args.min_outcomes} are needed"
+        )
+    probabilities = np.array([p for _, _, p in kept], dtype=float)
+    # As served: ONNX answers float32, whose rows sum to 1 only within float32's precision; log loss wants 1.
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    return Judged(model, card, [logged for logged, _, _ in kept], probabilities, [label for _, label, _ in kept])
+
+
+def probabilities_of(logged: Logged, class_names: list[str]) -> list[float] | None:
+    """Every class's probability for a logged row, in the card's order; an older binary line's from its winner's."""
+    if logged.probabilities is not None:
+        return [logged.probabilities[name] for name in class_names]
+    if len(class_names) == 2 and logged.class_name in class_names:
+        winner = class_names.index(logged.class_name)
+        pair = [1.0 - logged.probability] * 2
+        pair[winner] = logged.probability
+        return pair
+    return None
+
+
+def evaluated(judged_rows: Judged) -> tuple[Metrics, dict[date, Metrics]]:
+    """The figures over the window, and per day of the predictions."""
+    card = judged_rows.card
+    overall = evaluate(judged_rows.probabilities, judged_rows.truth, card.class_names)
+    days: dict[date, list[int]] = defaultdict(list)
+    for position, logged in enumerate(judged_rows.logged):
+        days[logged.time.astimezone(UTC).date()].append(position)
+    truth = np.asarray(judged_rows.truth)
+    per_day = {
+        day: evaluate(judged_rows.probabilities[rows], truth[rows], card.class_names)
+        for day, rows in sorted(days.items())
+    }
+    return overall, per_day
+
+
+def _figure(value: float | None) -> str:
+    return "–" if value is None else f"{value:.4f}"
+
+
+def table(model: str, card: ModelCard, live: Metrics, per_day: dict[date, Metrics], missed: list[str]) -> str:
+    """The report people read: each metric live beside the test figure and its gate, then one line per day."""
+    lines = [
+        f"Live quality of {model}: {live.n_test} predictions with an outcome\n",
+        "| metric | test (card) | live | change | gate | verdict |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for name in METRIC_NAMES:
+        test, now, gate = card.metrics.value(name), live.value(name), card.gates.get(name)
+        change = f"{now - test:+.4f}" if test is not None and now is not None else "–"
+        verdict = "" if gate is None else ("MISSED" if name in missed else "holds")
+        gate_text = "–" if gate is None else f"{'≤' if name == 'log_loss' else '≥'} {gate:g}"
+        lines.append(f"| {name} | {_figure(test)} | {_figure(now)} | {change} | {gate_text} | {verdict} |")
+    lines += ["", "| day (UTC) | outcomes | accuracy | balanced accuracy | ROC AUC |", "|---|---:|---:|---:|---:|"]
+    for day, metrics in per_day.items():
+        lines.append(
+            f"| {day} | {metrics.n_test} | {_figure(metrics.accuracy)} | {_figure(metrics.balanced_accuracy)} "
+            f"| {_figure(metrics.roc_auc)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Join, measure, print, write report.json; return the exit status."""
+    rows = judged(args)
+    card = rows.card
+    live, per_day = evaluated(rows)
+    missed = missed_gates(live, card.gates)
+    sys.stdout.write(table(rows.model, card, live, per_day, missed))
+    if args.report is not None:
+        args.report.mkdir(parents=True, exist_ok=True)
+        report = {
+            "model": rows.model,
+            "window": {"start": args.start.isoformat(), "end": args.end.isoformat()},
+            "gates": card.gates,
+            "missed": missed,
+            "test": card.metrics.model_dump(mode="json"),
+            "live": live.model_dump(mode="json"),
+            "per_day": {str(day): metrics.model_dump(mode="json") for day, metrics in per_day.items()},
+        }
+        (args.report / "quality.json").write_text(json.dumps(report, indent=2))
+        sys.stdout.write(f"Report: {args.report / 'quality.json'}\n")
+    return BELOW_GATE if missed else GATES_HOLD
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options; the window is resolved to absolute UTC times."""
+    parser = argparse.ArgumentParser(prog="python -m monitoring.quality", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--log-dir", type=Path, default=default_prediction_log(os.environ), help="prediction-log folder"
+    )
+    parser.add_argument("--since", type=duration, default=timedelta(days=30), help="window length (default 30d)")
+    parser.add_argument("--start", type=timestamp, help="window start (ISO 8601; overrides --since)")
+    parser.add_argument("--end", type=timestamp, help="window end (ISO 8601; default now)")
+    parser.add_argument("--model", help="model tag to check (default: the latest prediction's with an outcome)")
+    parser.add_argument("--source", nargs="+", choices=["api", "batch", "ui"], help="only these sources")
+    parser.add_argument("--report", type=Path, default=Path("quality-report"), help="report folder ('' for none)")
+    parser.add_argument("--min-outcomes", type=int, default=100, help="fewest outcomes worth checking (100)")
+    args = parser.parse_args(argv)
+    args.end = args.end or datetime.now(UTC)
+    args.start = args.start or args.end - args.since
+    if args.report == Path(""):
+        args.report = None
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: the exit status says a gate missed (1), all held (0) or cannot check (2)."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    args = parse_args(argv)
+    try:
+        return run(args)
+    except CannotCheck as problem:
+        logger.error("Quality check cannot run: %s", problem)
+        return CANNOT_CHECK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

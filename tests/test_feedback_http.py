@@ -1,0 +1,93 @@
+"""POST /feedback through the service's ASGI app: outcomes matched with logged predictions, counted and kept."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from prometheus_client import REGISTRY
+from starlette.testclient import TestClient
+
+from monitoring.outcomes import read_outcomes
+from monitoring.predlog import default_prediction_log
+from tests.fakes import SETOSA, VIRGINICA
+from tests.test_monitoring_service import _logged
+
+
+def _count(name: str, **labels: str) -> float:
+    sys.modules["service"].monitor.flush_metrics()
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def _outcomes_of(request_id: str, home: Path, timeout: float = 5.0) -> list[str]:
+    """The labels the outcome log holds for a request, once the writer has written them."""
+    directory = default_prediction_log({"BENTOML_HOME": str(home)})
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [o.label for o in read_outcomes(directory) if o.request_id == request_id]
+        if found:
+            return found
+        time.sleep(0.02)
+    raise AssertionError(f"no outcome for {request_id} in {directory}")
+
+
+def test_an_outcome_for_a_logged_prediction_is_matched_counted_and_kept(
+    http_client: TestClient, bentoml_home: Path, trained_tag: str
+) -> None:
+    answer = http_client.post("/prediction", json=VIRGINICA, headers={"x-request-id": "feedback-single"})
+    assert answer.json()["class"] == "virginica"
+    _logged("feedback-single", bentoml_home)
+    before = _count("classifier_outcomes_total", predicted="virginica", actual="versicolor", correct="false")
+    reported = http_client.post("/feedback", json=[{"request_id": "feedback-single", "label": "versicolor"}])
+    assert reported.status_code == 200, reported.text
+    assert reported.json() == {
+        "received": 1, "matched": 1, "unmatched": 0, "unmatched_request_ids": [], "model": trained_tag,
+    }  # fmt: skip
+    after = _count("classifier_outcomes_total", predicted="virginica", actual="versicolor", correct="false")
+    assert after == before + 1
+    assert _outcomes_of("feedback-single", bentoml_home) == ["versicolor"]
+
+
+def test_a_batch_rows_outcomes_and_unknown_ones_are_told_apart(http_client: TestClient, bentoml_home: Path) -> None:
+    http_client.post("/predict_batch", json=[SETOSA, VIRGINICA], headers={"x-request-id": "feedback-batch"})
+    _logged("feedback-batch", bentoml_home, rows=2)
+    unmatched_before = _count("classifier_outcomes_unmatched_total")
+    reported = http_client.post(
+        "/feedback",
+        json=[
+            {"request_id": "feedback-batch", "row": 0, "label": "setosa"},
+            {"request_id": "feedback-batch", "row": 1, "label": "virginica"},
+            {"request_id": "feedback-batch", "row": 2, "label": "setosa"},  # the batch had two rows
+            {"request_id": "never-answered", "label": "setosa"},
+        ],
+    ).json()
+    assert (reported["received"], reported["matched"], reported["unmatched"]) == (4, 2, 2)
+    assert reported["unmatched_request_ids"] == ["feedback-batch", "never-answered"]
+    assert _count("classifier_outcomes_unmatched_total") == unmatched_before + 2
+    assert _outcomes_of("never-answered", bentoml_home) == ["setosa"]  # kept all the same: it may join later
+
+
+def test_a_label_that_is_not_a_class_is_refused_naming_the_classes(http_client: TestClient) -> None:
+    refused = http_client.post("/feedback", json=[{"request_id": "x", "label": "daisy"}])
+    assert refused.status_code == 400
+    body = refused.json()
+    assert "setosa" in json.dumps(body) and "versicolor" in json.dumps(body) and "label" in json.dumps(body)
+
+
+def test_bad_bodies_are_refused_with_a_4xx(http_client: TestClient) -> None:
+    assert http_client.post("/feedback", content=b"[{", headers={"content-type": "application/json"}).status_code == 400
+    assert http_client.post("/feedback", json=[]).status_code == 400
+    assert http_client.post("/feedback", json=[{"request_id": "a b", "label": "setosa"}]).status_code == 400
+    assert http_client.post("/feedback", json=[{"request_id": "x", "label": "setosa", "extra": 1}]).status_code == 400
+    assert http_client.post("/feedback", content=b"x", headers={"content-type": "text/csv"}).status_code == 415
+
+
+def test_the_openapi_document_describes_feedback(http_client: TestClient) -> None:
+    document = http_client.get("/docs.json").json()
+    operation = document["paths"]["/feedback"]["post"]
+    assert operation["requestBody"]["required"] is True
+    outcome = document["components"]["schemas"]["Outcome"]
+    assert outcome["example"]["label"] in ("setosa", "versicolor", "virginica")
+    assert set(outcome["properties"]["label"]["enum"]) == {"setosa", "versicolor", "virginica"}
