@@ -16,6 +16,7 @@ import bentoml
 import httpx
 import pytest
 from gradio_client import Client
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.server import Server
 from tests.loops import run_async
@@ -175,13 +176,20 @@ def test_outcomes_reported_with_the_python_client_are_matched_and_counted(
             assert time.monotonic() < deadline, reported
             time.sleep(0.2)
     assert reported["received"] == 1 and reported["unmatched"] == 0
-    pair = f'predicted="{answer["class"]}",actual="{truth}",correct="false"'
+    pair = {"predicted": answer["class"], "actual": truth, "correct": "false"}
     deadline = time.monotonic() + 10  # either API worker may answer /metrics: both see the multiprocess counters
-    while not re.search(rf"classifier_outcomes_total\{{{pair}\}} [1-9]", httpx.get(f"{url}/metrics").text):
+    while outcome_count(url, pair) < 1:
         assert time.monotonic() < deadline
         time.sleep(0.2)
     refused = httpx.post(f"{url}/feedback", json=[{"request_id": "crm-0042", "label": "maybe"}])
     assert refused.status_code == 400 and "label" in refused.text
+
+
+def outcome_count(url: str, labels: dict[str, str]) -> float:
+    """classifier_outcomes_total for these labels, as /metrics says (labels in any order)."""
+    families = text_string_to_metric_families(httpx.get(f"{url}/metrics").text)
+    samples = [s for f in families if f.name == "classifier_outcomes" for s in f.samples if s.labels == labels]
+    return sum(sample.value for sample in samples if sample.name.endswith("_total"))
 
 
 def test_concurrent_requests_predicted_together_each_get_their_own_rows_answer(
