@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from tests.conftest import ROOT
-from tests.e2e.conftest import build_bento, build_sh
+from tests.e2e.conftest import build_bento
 from tests.e2e.server import BENTOML, free_port, private_home, serve
 from tests.notebooks import LOAD_IRIS, needs_a_training_only_package, write_notebook
 
@@ -149,11 +149,3 @@ def test_the_bento_carries_the_booster_and_serves_with_it_or_names_it(
         answer = httpx.post(f"{server.url}/prediction", json=SETOSA)
         assert answer.status_code == 200, answer.text
         assert answer.json()["class"] == "setosa"
-
-
-def test_the_image_installs_the_system_library_the_booster_needs(boosted_tag: str, artifacts: Path) -> None:
-    """LightGBM's wheel links the system's OpenMP (libgomp.so.1), which the base lacks: the image build adds it."""
-    log = artifacts / "build-sh-boosted.log"
-    built = build_sh(boosted_tag, log, "export")
-    assert "system libraries the base lacks (libgomp.so.1): installing libgomp1" in log.read_text()
-    assert "smoke: ready after" in built["stdout"] and built["image"].startswith("boosted-clf-service:")
