@@ -14,8 +14,7 @@ import json
 import logging
 import mmap
 import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +24,6 @@ import numpy as np
 from pydantic_core import to_json
 
 from monitoring.predlog import FILE_PATTERN, LINE_START, LineLog, file_may_hold
-from monitoring.retention import Retention
 
 logger = logging.getLogger(__name__)
 
@@ -79,18 +77,7 @@ class OutcomeLog(LineLog[_Feedback]):
 
     prefix = "outcomes"
     name = "Outcome log"
-
-    def __init__(
-        self,
-        directory: Path,
-        model_tag: str,
-        max_pending: int = 100_000,
-        on_drop: Callable[[int], None] | None = None,
-        flush_every_s: float = 0.1,
-        retention: Retention | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        super().__init__(directory, model_tag, max_pending, on_drop, flush_every_s, retention, clock, sweeps=False)
+    sweeps = False  # the prediction log's writer sweeps the folder
 
     def record(self, feedback_id: str, outcomes: Sequence[Outcome]) -> None:
         """Queue one report's outcomes: one line, whatever their number."""

@@ -97,6 +97,7 @@ class LineLog(Generic[E]):
 
     prefix = "predictions"
     name = "Prediction log"
+    sweeps = True  # this writer applies the retention to the folder, for every kind of file in it
 
     def __init__(
         self,
@@ -107,7 +108,6 @@ class LineLog(Generic[E]):
         flush_every_s: float = 0.1,
         retention: Retention | None = None,
         clock: Callable[[], float] = time.time,
-        sweeps: bool = True,
     ) -> None:
         self.directory = directory
         self.model_tag = model_tag
@@ -117,7 +117,6 @@ class LineLog(Generic[E]):
         self.flush_every_s = flush_every_s
         self.retention = retention or Retention()
         self.clock = clock
-        self.sweeps = sweeps
         # Unique across the pods that may share the folder, and across this host's processes.
         self.writer = f"{_safe(socket.gethostname())}-{os.getpid()}"
         self._queue: queue.SimpleQueue[E] = queue.SimpleQueue()
@@ -314,7 +313,7 @@ class PredictionLog(LineLog[_Entry]):
         self.features = list(features)
         # Each feature's JSON conversion, chosen once: the writer thread runs it for every request.
         self._columns = [(spec.name, json_values(spec)) for spec in features]
-        super().__init__(directory, model_tag, max_pending, on_drop, flush_every_s, retention, clock, sweeps=True)
+        super().__init__(directory, model_tag, max_pending, on_drop, flush_every_s, retention, clock)
 
     def record(
         self,
