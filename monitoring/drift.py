@@ -203,18 +203,32 @@ def run(args: argparse.Namespace) -> int:
     return DRIFT if result.drifted else NO_DRIFT
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Command-line options; the window is resolved to absolute UTC times."""
-    parser = argparse.ArgumentParser(prog="python -m monitoring.drift", description=__doc__.split("\n")[0])
+def add_window_arguments(parser: argparse.ArgumentParser, since: str, model: str, report: str) -> None:
+    """The options every check of the log takes: its folder, the window, the model, the sources, the report."""
     parser.add_argument(
         "--log-dir", type=Path, default=default_prediction_log(os.environ), help="prediction-log folder"
     )
-    parser.add_argument("--since", type=duration, default=timedelta(hours=24), help="window length (default 24h)")
+    parser.add_argument("--since", type=duration, default=duration(since), help=f"window length (default {since})")
     parser.add_argument("--start", type=timestamp, help="window start (ISO 8601; overrides --since)")
     parser.add_argument("--end", type=timestamp, help="window end (ISO 8601; default now)")
-    parser.add_argument("--model", help="model tag to check (default: the one in the latest record)")
+    parser.add_argument("--model", help=f"model tag to check (default: {model})")
     parser.add_argument("--source", nargs="+", choices=["api", "batch", "ui"], help="only these sources")
-    parser.add_argument("--report", type=Path, default=Path("drift-report"), help="report folder ('' for none)")
+    parser.add_argument("--report", type=Path, default=Path(report), help="report folder ('' for none)")
+
+
+def resolve_window(args: argparse.Namespace) -> argparse.Namespace:
+    """The window as absolute UTC times, and no report for `--report ''`."""
+    args.end = args.end or datetime.now(UTC)
+    args.start = args.start or args.end - args.since
+    if args.report == Path(""):
+        args.report = None
+    return args
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options; the window is resolved to absolute UTC times."""
+    parser = argparse.ArgumentParser(prog="python -m monitoring.drift", description=__doc__.split("\n")[0])
+    add_window_arguments(parser, "24h", "the one in the latest record", "drift-report")
     parser.add_argument("--psi-threshold", type=float, default=0.2, help="PSI at which a feature drifts (0.2)")
     parser.add_argument(
         "--alpha",
@@ -223,12 +237,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="false-alarm rate of the whole check (0.01); each test uses alpha / tests (two per text feature)",
     )
     parser.add_argument("--min-rows", type=int, default=100, help="fewest live rows worth checking (100)")
-    args = parser.parse_args(argv)
-    args.end = args.end or datetime.now(UTC)
-    args.start = args.start or args.end - args.since
-    if args.report == Path(""):
-        args.report = None
-    return args
+    return resolve_window(parser.parse_args(argv))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,19 +14,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, date
 
 import numpy as np
 
 from modelcard.card import Metrics, ModelCard
-from monitoring.drift import CannotCheck, duration, load_card, timestamp
+from monitoring.drift import CannotCheck, add_window_arguments, load_card, resolve_window
 from monitoring.outcomes import Logged, PredictionIndex, read_outcomes
-from monitoring.predlog import default_prediction_log
 from runtime.evaluation import METRIC_NAMES, evaluate, missed_gates
 
 logger = logging.getLogger("monitoring.quality")
@@ -159,22 +156,9 @@ def run(args: argparse.Namespace) -> int:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options; the window is resolved to absolute UTC times."""
     parser = argparse.ArgumentParser(prog="python -m monitoring.quality", description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--log-dir", type=Path, default=default_prediction_log(os.environ), help="prediction-log folder"
-    )
-    parser.add_argument("--since", type=duration, default=timedelta(days=30), help="window length (default 30d)")
-    parser.add_argument("--start", type=timestamp, help="window start (ISO 8601; overrides --since)")
-    parser.add_argument("--end", type=timestamp, help="window end (ISO 8601; default now)")
-    parser.add_argument("--model", help="model tag to check (default: the latest prediction's with an outcome)")
-    parser.add_argument("--source", nargs="+", choices=["api", "batch", "ui"], help="only these sources")
-    parser.add_argument("--report", type=Path, default=Path("quality-report"), help="report folder ('' for none)")
+    add_window_arguments(parser, "30d", "the latest prediction's with an outcome", "quality-report")
     parser.add_argument("--min-outcomes", type=int, default=100, help="fewest outcomes worth checking (100)")
-    args = parser.parse_args(argv)
-    args.end = args.end or datetime.now(UTC)
-    args.start = args.start or args.end - args.since
-    if args.report == Path(""):
-        args.report = None
-    return args
+    return resolve_window(parser.parse_args(argv))
 
 
 def main(argv: list[str] | None = None) -> int:
