@@ -94,7 +94,7 @@ class Monitor:
             self.log.record_rows(request_ids, source, table, predictions, latencies_s)
 
     def record_outcomes(self, outcomes: Sequence[Outcome], feedback_id: str) -> list[Logged | None]:
-        """Match outcomes with their logged predictions, count them, and keep them beside the log.
+        """Match outcomes (by request id, or by key and window) with their logged predictions, count and keep them.
 
         Returns each outcome's logged prediction row, None where it is not (or not yet) in the log: a prediction
         reaches its file up to a flush interval (0.1 s) after its answer. Unmatched outcomes are kept too.
@@ -103,12 +103,16 @@ class Monitor:
             raise OutcomesOff("the prediction log is off (SERVING_PREDICTION_LOG=off): outcomes cannot be matched")
         if self.index is None or self.outcome_log is None:
             raise RuntimeError("Monitor.start() has not run in this process")
-        found = self.index.find([(o.request_id, o.row) for o in outcomes])
+        by_id = self.index.find([(o.request_id, o.row) for o in outcomes if o.key is None and o.request_id])
+        by_key = iter(self.index.find_keys([o for o in outcomes if o.key is not None]))
+        ids = iter(by_id)
+        found = [next(by_key) if o.key is not None else next(ids) for o in outcomes]
         if self.metrics is not None:
             self.metrics.count_outcomes(
                 [(f.class_name if f else None, o.label) for f, o in zip(found, outcomes, strict=True)]
             )
-        self.outcome_log.record(feedback_id, outcomes)
+        # A keyed outcome is kept with the prediction it matched now: later readers need not search again.
+        self.outcome_log.record(feedback_id, [o.matched_as(f) for o, f in zip(outcomes, found, strict=True)])
         return found
 
     def count_unseen(self, features: Sequence[str]) -> None:

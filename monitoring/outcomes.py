@@ -1,11 +1,16 @@
 """Outcomes: what really happened to earlier predictions, kept beside the prediction log and matched with it.
 
-A caller reports outcomes by the X-Request-ID a prediction's answer carried (and the row, for a batch). Each
-report is one JSON line in `outcomes-<UTC date>-<host>-<pid>-<segment>.jsonl`, in the prediction log's folder
-and under its limits: {"time", "feedback_id", "model", "rows", "request_id": [..], "row": [..], "label": [..]}.
-Only what the caller said and when it arrived: the join with the predictions (`PredictionIndex`) decides the
-match, so an outcome that arrived before its prediction was written still joins later. The log stays
-append-only; a later outcome for the same row replaces the earlier one when read (`read_outcomes`).
+A caller reports an outcome by the X-Request-ID a prediction's answer carried (and the row, for a batch), or by
+the logged values of key columns (a customer id the model does not read) and a window of prediction times: the
+newest prediction in the window with those values is the one it belongs to. Each report is one JSON line in
+`outcomes-<UTC date>-<host>-<pid>-<segment>.jsonl`, in the prediction log's folder and under its limits:
+{"time", "feedback_id", "model", "rows", "request_id": [..], "row": [..], "label": [..]}, and for a report with
+keyed outcomes also "key": [{column: value} or null], "since": [..], "until": [..]. A keyed outcome's
+request_id and row are those of the prediction it matched when it arrived, null when none did (yet).
+
+The join with the predictions (`PredictionIndex`) decides the match, so an outcome that arrived before its
+prediction was written still joins later. The log stays append-only; a later outcome for the same prediction
+replaces the earlier one when read (`read_outcomes`, then `latest_per_prediction` once keys are matched).
 """
 
 from __future__ import annotations
@@ -14,14 +19,14 @@ import json
 import logging
 import mmap
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
-from pydantic_core import to_json
+from pydantic_core import from_json, to_json
 
 from monitoring.predlog import FILE_PATTERN, LINE_START, LineLog, file_may_hold
 
@@ -31,11 +36,20 @@ OUTCOME_PATTERN = "outcomes-*.jsonl"
 
 
 class Outcome(NamedTuple):
-    """What really happened to one row of an earlier prediction."""
+    """What really happened to one row of an earlier prediction: named by request id and row, or by key."""
 
-    request_id: str
+    request_id: str | None
     row: int
     label: str
+    key: Mapping[str, Any] | None = None  # the logged values of key columns, instead of the request id
+    since: datetime | None = None  # with a key: the window of prediction times it may match
+    until: datetime | None = None
+
+    def matched_as(self, logged: Logged | None) -> Outcome:
+        """This outcome with the request id and row of the prediction its key matched (unchanged by id)."""
+        if self.key is None or logged is None:
+            return self
+        return self._replace(request_id=logged.request_id, row=logged.row)
 
 
 class Logged(NamedTuple):
@@ -55,9 +69,12 @@ class ReportedOutcome(NamedTuple):
     """One outcome as read back from the outcome log, with when it arrived."""
 
     time: datetime
-    request_id: str
+    request_id: str | None  # None: reported by a key that matched no prediction when it arrived
     row: int
     label: str
+    key: Mapping[str, Any] | None = None
+    since: datetime | None = None
+    until: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -88,26 +105,31 @@ class OutcomeLog(LineLog[_Feedback]):
         return len(entry.outcomes)
 
     def _line(self, entry: _Feedback) -> bytes:
-        ids, rows, labels = zip(*entry.outcomes, strict=True)
-        record = {
+        outcomes = entry.outcomes
+        record: dict[str, Any] = {
             "time": datetime.fromtimestamp(entry.time, UTC).isoformat(),
             "feedback_id": entry.feedback_id,
             "model": self.model_tag,
-            "rows": len(ids),
-            "request_id": ids,
-            "row": rows,
-            "label": labels,
+            "rows": len(outcomes),
+            "request_id": [o.request_id for o in outcomes],
+            "row": [o.row for o in outcomes],
+            "label": [o.label for o in outcomes],
         }
+        if any(o.key is not None for o in outcomes):
+            record["key"] = [o.key for o in outcomes]
+            record["since"] = [_iso(o.since) for o in outcomes]
+            record["until"] = [_iso(o.until) for o in outcomes]
         return to_json(record) + b"\n"
 
 
 def read_outcomes(log_dir: Path, since: datetime | None = None, until: datetime | None = None) -> list[ReportedOutcome]:
-    """The outcomes that arrived with since <= time < until, the last per (request_id, row), oldest first.
+    """The outcomes that arrived with since <= time < until, the last per prediction, oldest first.
 
-    The last is the latest by arrival time, then by file (name) and line order. Files are dated by arrival, so
-    those whose day lies outside the window are not read; unreadable lines are skipped with a warning.
+    The last is the latest by arrival time, then by file (name) and line order. A keyed outcome that matched no
+    prediction is kept once per key and window. Files are dated by arrival, so those whose day lies outside the
+    window are not read; unreadable lines are skipped with a warning.
     """
-    latest: dict[tuple[str, int], ReportedOutcome] = {}
+    latest: dict[tuple[Any, ...], ReportedOutcome] = {}
     skipped = 0
     for path in sorted(log_dir.glob(OUTCOME_PATTERN)):
         if not file_may_hold(path, since, until):
@@ -122,7 +144,7 @@ def read_outcomes(log_dir: Path, since: datetime | None = None, until: datetime 
                 for outcome in reported:
                     if (since is not None and outcome.time < since) or (until is not None and outcome.time >= until):
                         continue
-                    key = (outcome.request_id, outcome.row)
+                    key = _prediction_of(outcome)
                     kept = latest.get(key)
                     if kept is None or outcome.time >= kept.time:
                         latest[key] = outcome
@@ -131,18 +153,49 @@ def read_outcomes(log_dir: Path, since: datetime | None = None, until: datetime 
     return sorted(latest.values(), key=lambda o: o.time)
 
 
+def latest_per_prediction(pairs: Sequence[tuple[ReportedOutcome, Logged]]) -> list[tuple[ReportedOutcome, Logged]]:
+    """One outcome per logged prediction row, its latest: keyed outcomes matched later may name one already named."""
+    latest: dict[tuple[str, int], tuple[ReportedOutcome, Logged]] = {}
+    for outcome, logged in pairs:
+        kept = latest.get((logged.request_id, logged.row))
+        if kept is None or outcome.time >= kept[0].time:
+            latest[(logged.request_id, logged.row)] = (outcome, logged)
+    return sorted(latest.values(), key=lambda pair: pair[0].time)
+
+
+def _prediction_of(outcome: ReportedOutcome) -> tuple[Any, ...]:
+    """What an outcome is about: its prediction's id and row, or (not matched yet) its key and window."""
+    if outcome.request_id is not None:
+        return (outcome.request_id, outcome.row)
+    return ("key", to_json(outcome.key), outcome.since, outcome.until)
+
+
 def _outcomes_of(line: dict[str, Any]) -> list[ReportedOutcome]:
     """A logged report as one outcome per row; ValueError/KeyError/TypeError when it is not one."""
-    stamp = _aware(datetime.fromisoformat(line["time"]))
+    stamp = as_utc(datetime.fromisoformat(line["time"]))
+    count = len(line["label"])
+    keys = line.get("key") or [None] * count
+    starts = line.get("since") or [None] * count
+    ends = line.get("until") or [None] * count
     reported = []
-    for request_id, row, label in zip(line["request_id"], line["row"], line["label"], strict=True):
-        if not (isinstance(request_id, str) and type(row) is int and isinstance(label, str)):
+    columns = zip(line["request_id"], line["row"], line["label"], keys, starts, ends, strict=True)
+    for request_id, row, label, key, start, end in columns:
+        named = isinstance(request_id, str) or (request_id is None and isinstance(key, dict) and key)
+        if not (named and type(row) is int and isinstance(label, str)):
             raise TypeError("not an outcome")
-        reported.append(ReportedOutcome(stamp, request_id, row, label))
+        reported.append(ReportedOutcome(stamp, request_id, row, label, key, _time(start), _time(end)))
     return reported
 
 
-def _aware(stamp: datetime) -> datetime:
+def _iso(stamp: datetime | None) -> str | None:
+    return None if stamp is None else as_utc(stamp).isoformat()
+
+
+def _time(text: str | None) -> datetime | None:
+    return None if text is None else as_utc(datetime.fromisoformat(text))
+
+
+def as_utc(stamp: datetime) -> datetime:
     """The time in UTC; a naive time is taken as UTC already."""
     return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
 
@@ -155,6 +208,7 @@ class _IndexedFile:
     end: int = 0  # bytes indexed: up to the end of the last whole line
     hashes: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     offsets: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    columns: dict[str, _KeyColumn] = field(default_factory=dict)  # built when outcomes are first reported by them
 
     def add(self, path: Path, size: int) -> None:
         """Index the whole lines between the indexed end and `size`; a torn tail waits until it is whole."""
@@ -180,6 +234,67 @@ class _IndexedFile:
         hi = np.searchsorted(self.hashes, wanted, "right")
         hits = [self.offsets[a:b] for a, b in zip(lo.tolist(), hi.tolist(), strict=True) if b > a]
         return np.sort(np.concatenate(hits)) if hits else np.empty(0, np.int64)
+
+    def column(self, path: Path, name: str) -> _KeyColumn:
+        """The index of one input column's values, brought up to the lines the id index holds."""
+        indexed = self.columns.get(name)
+        if indexed is None:
+            indexed = self.columns[name] = _KeyColumn()
+        if indexed.end < self.end:
+            indexed.add(path, name, self.end)
+        return indexed
+
+
+@dataclass
+class _KeyColumn:
+    """One prediction file's rows by the value of one input column: hashes sorted, each row's line and row beside."""
+
+    end: int = 0
+    hashes: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    offsets: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    rows: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
+
+    def add(self, path: Path, name: str, end: int) -> None:
+        """Index the column's values on the lines between the indexed end and `end` (a whole line's end)."""
+        hashes, offsets, rows = [], [], []
+        with path.open("rb") as file:
+            file.seek(self.end)
+            offset = self.end
+            for line in file:
+                if offset >= end:
+                    break
+                try:
+                    values = from_json(line)["features"][name]
+                except (ValueError, KeyError, TypeError):
+                    values = None  # not a prediction line, or one without the column
+                if isinstance(values, list):
+                    for row, value in enumerate(values):
+                        if value is not None:
+                            hashes.append(hash(key_text(value)))
+                            offsets.append(offset)
+                            rows.append(row)
+                offset += len(line)
+        new = np.array(hashes, np.int64)
+        order = np.argsort(np.concatenate([self.hashes, new]), kind="stable")
+        self.hashes = np.concatenate([self.hashes, new])[order]
+        self.offsets = np.concatenate([self.offsets, np.array(offsets, np.int64)])[order]
+        self.rows = np.concatenate([self.rows, np.array(rows, np.int32)])[order]
+        self.end = end
+
+    def rows_of(self, value: Any) -> list[tuple[int, int]]:
+        """(offset, row) of every row whose value's text hashes like `value`'s."""
+        wanted = hash(key_text(value))
+        lo, hi = np.searchsorted(self.hashes, wanted, "left"), np.searchsorted(self.hashes, wanted, "right")
+        return list(zip(self.offsets[lo:hi].tolist(), self.rows[lo:hi].tolist(), strict=True))
+
+
+def key_text(value: Any) -> str:
+    """A key value as text, so a warehouse's 42, "42" and 42.0 name the same customer (and true, "true")."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 class PredictionIndex:
@@ -215,6 +330,46 @@ class PredictionIndex:
                         _keep_newest(newest, line, ids, order)
         return [_logged_row(newest[rid][2], row) if rid in newest else None for rid, row in keys]
 
+    def find_keys(self, outcomes: Sequence[Outcome | ReportedOutcome]) -> list[Logged | None]:
+        """The newest logged row with each keyed outcome's values in its window; None where there is none.
+
+        The first key column narrows the rows by its index (built on first use from the lines' JSON), the line
+        itself confirms every column and the time. Outcomes reported by request id get None here.
+        """
+        found: list[Logged | None] = []
+        with self._lock:
+            self._refresh()
+            files = sorted(self._files.items())
+            for outcome in outcomes:
+                found.append(None if outcome.key is None else self._newest_with(files, outcome))
+        return found
+
+    def _newest_with(self, files: list[tuple[Path, _IndexedFile]], outcome: Outcome | ReportedOutcome) -> Logged | None:
+        """The newest row of these files whose line has the outcome's key values, in its window."""
+        assert outcome.key is not None
+        first, value = next(iter(outcome.key.items()))
+        wanted = {name: key_text(v) for name, v in outcome.key.items()}
+        since = None if outcome.since is None else as_utc(outcome.since)
+        until = None if outcome.until is None else as_utc(outcome.until)
+        best: tuple[datetime, int, Logged] | None = None
+        for order, (path, indexed) in enumerate(files):
+            if not file_may_hold(path, since, until):
+                continue
+            candidates = indexed.column(path, first).rows_of(value)
+            lines = dict(zip(*_offsets_and_lines(path, sorted({offset for offset, _ in candidates})), strict=True))
+            for offset, row in candidates:
+                line = lines.get(offset)
+                if line is None or not _has_values(line, row, wanted):
+                    continue
+                logged = _logged_row(line, row)
+                if logged is None or (since is not None and logged.time < since):
+                    continue
+                if until is not None and logged.time >= until:
+                    continue
+                if best is None or (logged.time, order) >= best[:2]:
+                    best = (logged.time, order, logged)
+        return None if best is None else best[2]
+
     def _refresh(self) -> None:
         """Index new files and appended bytes; forget deleted files; index a shrunk or replaced file anew."""
         seen = set()
@@ -238,7 +393,12 @@ class PredictionIndex:
 
 def _lines_at(path: Path, offsets: list[int]) -> list[dict[str, Any]]:
     """The parsed lines starting at these offsets; a line that does not parse is left out."""
-    lines = []
+    return _offsets_and_lines(path, offsets)[1]
+
+
+def _offsets_and_lines(path: Path, offsets: list[int]) -> tuple[list[int], list[dict[str, Any]]]:
+    """The parsed lines starting at these offsets, and their offsets; a line that does not parse is left out."""
+    kept, lines = [], []
     try:
         with path.open("rb") as file:
             for offset in offsets:
@@ -248,10 +408,20 @@ def _lines_at(path: Path, offsets: list[int]) -> list[dict[str, Any]]:
                 except ValueError:
                     continue
                 if isinstance(line, dict):
+                    kept.append(offset)
                     lines.append(line)
     except OSError:
         pass  # deleted since the refresh
-    return lines
+    return kept, lines
+
+
+def _has_values(line: dict[str, Any], row: int, wanted: Mapping[str, str]) -> bool:
+    """Whether the line's row has these key values (not a hash collision)."""
+    try:
+        features = line["features"]
+        return all(key_text(features[name][row]) == text for name, text in wanted.items())
+    except (KeyError, TypeError, IndexError):
+        return False
 
 
 def _keep_newest(
@@ -262,7 +432,7 @@ def _keep_newest(
     if not isinstance(request_id, str) or request_id not in ids:
         return
     try:
-        stamp = _aware(datetime.fromisoformat(line["time"]))
+        stamp = as_utc(datetime.fromisoformat(line["time"]))
     except (KeyError, TypeError, ValueError):
         return
     kept = newest.get(request_id)
@@ -277,7 +447,7 @@ def _logged_row(line: dict[str, Any], row: int) -> Logged | None:
             return None
         every = line.get("probabilities")
         return Logged(
-            time=_aware(datetime.fromisoformat(line["time"])),
+            time=as_utc(datetime.fromisoformat(line["time"])),
             request_id=line["request_id"],
             row=row,
             model=line["model"],

@@ -126,11 +126,21 @@ def _save(figure: Any, axes: Any, drift: FeatureDrift, directory: Path) -> Path:
     """Title the plot with the verdict and write it as feature-<name>.png."""
     verdict = "DRIFT" if drift.drifted else "ok"
     axes.set_title(f"{drift.feature}: PSI {drift.psi:.2f}, {drift.test} p={drift.pvalue:.2g} ({verdict})", fontsize=10)
+    return save_png(figure, directory / f"feature-{_file_safe(drift.feature)}.png")
+
+
+def save_png(figure: Any, path: Path) -> Path:
+    """Lay the figure out, write it as a PNG and free it."""
     figure.tight_layout()
-    path = directory / f"feature-{_file_safe(drift.feature)}.png"
     figure.savefig(path, dpi=90)
     plt.close(figure)
     return path
+
+
+def inline_png(path: Path) -> str:
+    """An <img> holding the PNG itself, so a page can be mailed or attached to a CI job."""
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
 
 
 def _file_safe(name: str) -> str:
@@ -149,19 +159,11 @@ def _class_plot(mix: ClassMixDrift, directory: Path) -> Path:
     axes.set_ylabel("share")
     axes.set_title(f"class mix: PSI {mix.psi:.2f} ({'DRIFT' if mix.drifted else 'ok'})", fontsize=10)
     axes.legend()
-    figure.tight_layout()
-    path = directory / "classes.png"
-    figure.savefig(path, dpi=90)
-    plt.close(figure)
-    return path
+    return save_png(figure, directory / "classes.png")
 
 
 def _html(result: DriftResult, images: dict[str, Path]) -> str:
     """A self-contained page: the table and the plots inlined, so it can be mailed or attached to a CI job."""
-
-    def image(path: Path) -> str:
-        data = base64.b64encode(path.read_bytes()).decode()
-        return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
 
     rows = "".join(
         f"<tr class={'drift' if f.drifted else 'ok'}><td>{html.escape(f.feature)}</td><td>{f.psi:.3f}</td>"
@@ -186,6 +188,6 @@ is at least a small effect (Cohen's h 0.2, the statistic shown); their PSI is sh
 <table><tr><th>feature</th><th>PSI</th><th>test</th><th>statistic</th><th>p-value</th><th>training</th><th>live</th>
 <th>verdict</th></tr>{rows}</table>
 <p>Class mix PSI {result.classes.psi:.3f} ({"DRIFT" if result.classes.drifted else "ok"}).</p>
-{"".join(image(p) for p in images.values())}
+{"".join(inline_png(p) for p in images.values())}
 </body></html>
 """

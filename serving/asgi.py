@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 
 def is_json(media_type: bytes) -> bool:
@@ -52,3 +52,17 @@ async def send_error(
     """A JSON error in the shape of the API's validation errors: {"error": ..., "detail": [{type, loc, msg}]}."""
     body = json.dumps({"error": message, "detail": [{"type": kind, "loc": loc, "msg": message}]}).encode()
     await send_json(send, status, body, extra_headers)
+
+
+def replay_body(body: bytes, receive: Receive) -> Receive:
+    """A receive that yields the already-read body once, then whatever comes next (a disconnect)."""
+    sent = False
+
+    async def replayed() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replayed

@@ -1,7 +1,8 @@
 """POST /feedback: what really happened to earlier predictions, matched with the prediction log and kept beside it.
 
-A request is decoded once (BentoML validates the list against `serving.schemas.outcome_model`), recorded by the
-monitor (matched, counted, written: monitoring/outcomes.py), and answered with how many matched.
+A request is decoded once (BentoML validates the list against `serving.schemas.outcome_model`; a CSV body is
+first read into that list, `CsvOutcomes`), recorded by the monitor (matched by request id or by key, counted,
+written: monitoring/outcomes.py), and answered with how many matched.
 """
 
 from __future__ import annotations
@@ -25,16 +26,18 @@ class FeedbackOff(ServiceUnavailable):
 
 def record_feedback(monitor: Monitor, outcomes: Sequence[Any], tag: str) -> FeedbackResult:
     """Match the validated outcomes with the logged predictions, keep them, and say how many matched."""
-    reported = [Outcome(item.request_id, item.row, item.label) for item in outcomes]
+    # A window's bound without a time zone is UTC: monitoring/outcomes.py reads and writes it so.
+    reported = [Outcome(o.request_id, o.row, o.label, o.key, o.since, o.until) for o in outcomes]
     try:
         found = monitor.record_outcomes(reported, current_request_id() or new_request_id())
     except OutcomesOff as error:
         raise FeedbackOff(str(error)) from None
-    unmatched = [outcome.request_id for outcome, logged in zip(reported, found, strict=True) if logged is None]
+    unmatched = [outcome for outcome, logged in zip(reported, found, strict=True) if logged is None]
     return FeedbackResult(
         received=len(reported),
         matched=len(reported) - len(unmatched),
         unmatched=len(unmatched),
-        unmatched_request_ids=unmatched[:LISTED_UNMATCHED],
+        unmatched_request_ids=[o.request_id for o in unmatched if o.key is None and o.request_id][:LISTED_UNMATCHED],
+        unmatched_keys=[dict(o.key) for o in unmatched if o.key is not None][:LISTED_UNMATCHED],
         model=tag,
     )

@@ -4,26 +4,29 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from serving.asgi import is_json, media_type, read_body, send_error
+from serving.asgi import is_json, media_type, read_body, replay_body, send_error
 
 
 class RequestGuard:
-    """ASGI middleware for the prediction routes: 415 for a non-JSON body, 413 for a body over the limit."""
+    """ASGI middleware for the posted routes: 415 for a body of another type, 413 for a body over the limit."""
 
-    def __init__(self, app: ASGIApp, paths: Iterable[str], max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, paths: Iterable[str], max_body_bytes: int, csv_paths: Iterable[str] = ()) -> None:
         self.app = app
         self.paths = frozenset(paths)
         self.max_body_bytes = max_body_bytes
+        self.csv_paths = frozenset(csv_paths)  # these take text/csv too (POST /feedback: serving/feedback_csv.py)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] not in self.paths:
             await self.app(scope, receive, send)
             return
         content_type = media_type(scope)
-        if not is_json(content_type):
-            message = f"Content-Type must be application/json, not {content_type.decode(errors='replace')}"
+        takes_csv = scope["path"] in self.csv_paths
+        if not (is_json(content_type) or (takes_csv and content_type == b"text/csv")):
+            wanted = "application/json or text/csv" if takes_csv else "application/json"
+            message = f"Content-Type must be {wanted}, not {content_type.decode(errors='replace')}"
             await send_error(send, 415, message, ["header", "content-type"], "unsupported_media_type")
             return
         declared = next((value for name, value in scope["headers"] if name == b"content-length"), None)
@@ -38,22 +41,8 @@ class RequestGuard:
         if body is None:
             await send_error(send, 413, self._too_large(), ["body"], "too_large")
             return
-        await self.app(scope, _replay(body, receive), send)
+        await self.app(scope, replay_body(body, receive), send)
 
     def _too_large(self, size: int | None = None) -> str:
         seen = f" ({size:,} declared)" if size is not None else ""
         return f"request body is over {self.max_body_bytes:,} bytes{seen}; send smaller batches"
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """A receive that yields the already-read body once, then whatever comes next (a disconnect)."""
-    sent = False
-
-    async def replayed() -> Message:
-        nonlocal sent
-        if sent:
-            return await receive()
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return replayed

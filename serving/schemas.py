@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import math
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainValidator,
     SerializerFunctionWrapHandler,
     ValidationError,
+    WithJsonSchema,
     create_model,
     model_serializer,
+    model_validator,
 )
 from pydantic.config import JsonDict
+from pydantic_core import PydanticCustomError
 
 from modelcard.card import FeatureKind, ModelCard
+from modelcard.schema import MAX_UNUSED_CHARS
 from monitoring.context import REQUEST_ID_PATTERN
 
 # How many of a call's unmatched request ids an answer lists: enough to look into, never the whole call back.
@@ -71,25 +78,96 @@ class ModelInfo(BaseModel):
     )
 
 
+def _key_value(value: Any) -> Any:
+    """A key column's value as logged: text, a number or a boolean; null identifies no prediction."""
+    if isinstance(value, bool | int) or (isinstance(value, float) and math.isfinite(value)):
+        return value
+    if isinstance(value, str) and 0 < len(value) <= MAX_UNUSED_CHARS:
+        return value
+    raise ValueError(f"must be text of 1 to {MAX_UNUSED_CHARS} characters, a number, true or false")
+
+
+KeyValue = Annotated[
+    Any,
+    PlainValidator(_key_value),
+    WithJsonSchema(
+        {"anyOf": [{"type": "string", "maxLength": MAX_UNUSED_CHARS}, {"type": "number"}, {"type": "boolean"}]}
+    ),
+]
+
+
+class _OutcomeRules(BaseModel):
+    """What every outcome model checks beyond its fields' types: one way to name the prediction, a sound window."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="after")
+    def _names_one_prediction(self) -> Any:
+        fields: Any = self
+        by_id, by_key = fields.request_id is not None, fields.key is not None
+        if by_id == by_key:
+            raise PydanticCustomError(
+                "outcome_target", "give either request_id (and row) or key (and optionally since/until), not both"
+            )
+        if by_id and (fields.since is not None or fields.until is not None):
+            raise PydanticCustomError("outcome_window", "since and until go with key, not with request_id")
+        if by_key and "row" in self.model_fields_set:
+            raise PydanticCustomError("outcome_row", "row goes with request_id; a key finds its row itself")
+        if fields.since is not None and fields.until is not None and fields.since >= fields.until:
+            raise PydanticCustomError("outcome_window", "since must be before until")
+        return self
+
+
 def outcome_model(card: ModelCard) -> Any:
-    """One outcome reported for an earlier prediction: its answer's X-Request-ID, its row, and the true class."""
+    """One outcome reported for an earlier prediction: by its answer's X-Request-ID and row, or by key columns."""
     example: JsonDict = {
         "request_id": "4f1c0a9e2b7d4e110000000000000001",
         "row": 0,
         "label": card.class_names[-1],
     }
+    names = [spec.name for spec in card.features]
+    keys = [spec.name for spec in card.features if spec.kind is FeatureKind.UNUSED] or names
+    logged_example = card.examples[0].get(keys[0]) if card.examples else None
+    key_example = {keys[0]: logged_example if logged_example is not None else "…"}
     labels: Any = Literal[tuple(card.class_names)]
+    columns: Any = Literal[tuple(names)]
     model: Any = create_model(
         "Outcome",
-        __config__=ConfigDict(extra="forbid", json_schema_extra={"example": example}),
-        __doc__="What really happened to one earlier prediction, reported later (a warehouse job, a person).",
+        __base__=_OutcomeRules,
+        __doc__="What really happened to one earlier prediction, reported later (a warehouse job, a person): "
+        "by the prediction's X-Request-ID, or by the value of a column the prediction log keeps (an id).",
         request_id=(
-            str,
-            Field(pattern=f"^{REQUEST_ID_PATTERN}$", description="the X-Request-ID header of the prediction's answer"),
+            str | None,
+            Field(
+                None,
+                pattern=f"^{REQUEST_ID_PATTERN}$",
+                description="the X-Request-ID header of the prediction's answer",
+                json_schema_extra={"example": example["request_id"]},
+            ),
         ),
         row=(int, Field(0, ge=0, strict=True, description="the row of a /predict_batch request; 0 for /prediction")),
+        key=(
+            dict[columns, KeyValue] | None,
+            Field(
+                None,
+                min_length=1,
+                description="instead of request_id: the logged values of one or more input columns, e.g. a "
+                "customer id the model does not read; the newest prediction in the window with all of them matches",
+                json_schema_extra={"example": key_example},
+            ),
+        ),
+        since=(
+            datetime | None,
+            Field(None, description="with key: the earliest prediction time to match (ISO 8601; UTC unless it says)"),
+        ),
+        until=(
+            datetime | None,
+            Field(None, description="with key: predictions before this time (ISO 8601; default: now)"),
+        ),
         label=(labels, Field(description="the class that really happened: one of the model's classes")),
     )
+    model.model_config["json_schema_extra"] = {"example": example}
+    model.model_rebuild(force=True)
     return model
 
 
@@ -101,10 +179,17 @@ class FeedbackResult(BaseModel):
     received: int = Field(description="outcomes in the call")
     matched: int = Field(description="outcomes whose prediction is in the prediction log")
     unmatched: int = Field(
-        description="outcomes whose prediction is not (yet) in it: an unknown id, a row the request did not have, "
-        "a prediction older than the log keeps, or one answered less than a second ago; kept all the same"
+        description="outcomes whose prediction is not (yet) in it: an unknown id or key, a row the request did not "
+        "have, a prediction older than the log keeps, or one answered less than a second ago; kept all the same"
     )
-    unmatched_request_ids: list[str] = Field(description=f"the first {LISTED_UNMATCHED} of those, in call order")
+    unmatched_request_ids: list[str] = Field(
+        description=f"the first {LISTED_UNMATCHED} of those reported by request id, in call order"
+    )
+    unmatched_keys: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description=f"the first {LISTED_UNMATCHED} of those reported by key (no prediction with those values in "
+        "the window), in call order",
+    )
     model: str = Field(description="tag of the model serving")
 
 

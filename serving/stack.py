@@ -13,7 +13,8 @@ on the hot path, serving/hotpath.py):
    errors counted by kind (monitoring/middleware.py);
 6. `CorrectedOpenAPI`: /docs.json as OpenAPI tools read it (serving/openapi.py);
 7. `ApiKeyGuard`, with an API key set: every way to a prediction, to /model or to the UI needs it;
-8. `RequestGuard`: nothing parses a prediction body that is not JSON or is over the limit (serving/guard.py);
+8. `RequestGuard`: nothing parses a posted body that is not JSON (or CSV outcomes) or is over the limit
+   (serving/guard.py); `CsvOutcomes` then hands CSV outcomes on as JSON (serving/feedback_csv.py);
 9. `JsonRoutes`: JSON POSTs to the prediction routes go to the handler through their codecs;
 10. `ApiKeyGuard` for /invocations, then `SageMakerRoutes`: SageMaker's contract, innermost, so draining,
     CORS and request ids apply.
@@ -36,6 +37,7 @@ from serving.auth import ApiKeyGuard
 from serving.codecs import CsvCodec, JsonListCodec, JsonObjectCodec
 from serving.deadline import BodyDeadline
 from serving.feedback import FEEDBACK_PATH
+from serving.feedback_csv import CsvOutcomes
 from serving.guard import RequestGuard
 from serving.handler import PredictionHandler
 from serving.headers import SecurityHeaders
@@ -109,7 +111,11 @@ def install_stack(
             public_root=settings.root_path,
             revoked_folder=startup.run_folder(),  # this server's workers share signed-out sessions there
         )
-    api.add_asgi_middleware(RequestGuard, paths=posted_paths, max_body_bytes=settings.max_body_bytes)
+    api.add_asgi_middleware(
+        RequestGuard, paths=posted_paths, max_body_bytes=settings.max_body_bytes, csv_paths=(FEEDBACK_PATH,)
+    )
+    columns = [spec.name for spec in model.card.features]
+    api.add_asgi_middleware(CsvOutcomes, path=FEEDBACK_PATH, columns=columns, max_body_bytes=settings.max_body_bytes)
     if settings.fast_path:
         routes = {
             "/prediction": JsonObjectCodec(single_input, model.tag),

@@ -18,6 +18,9 @@ from serving.worker import Worker
 if TYPE_CHECKING:
     import gradio as gr
 
+    from modelcard.card import Metrics
+    from monitoring.quality import LiveFigures
+
 
 class WebUiMount:
     """Builds the UI and mounts it on `app` at /ui, once per process (the UI service's worker)."""
@@ -31,6 +34,7 @@ class WebUiMount:
         self.settings = settings
         self.worker = worker
         self._blocks: gr.Blocks | None = None
+        self._live: LiveFigures | None = None
 
     def predict(self, records: list[dict[str, Any]]) -> list[Prediction]:
         """The UI's predictions (records checked by the API's schema): logged and counted with source "ui"."""
@@ -39,6 +43,17 @@ class WebUiMount:
     def explore(self, records: list[dict[str, Any]]) -> list[Prediction]:
         """The what-if picture's extra rows: not predictions anyone asked for, so neither logged nor counted."""
         return self.handler.explore(record_rows(records, self.model.card.features))
+
+    def live_figures(self) -> Metrics | None:
+        """The live figures the model card's tab shows; the join is made on the first page load, not at start."""
+        if self._live is None:
+            # monitoring.quality brings scikit-learn's metrics, SciPy and matplotlib: ~2.5 s, paid when first used.
+            from monitoring.quality import LiveFigures
+
+            directory = self.handler.monitor.log_directory
+            assert directory is not None
+            self._live = LiveFigures(directory, self.model.tag, self.model.card)
+        return self._live()
 
     def mount(self) -> gr.Blocks:
         """Build the Gradio UI and mount it at /ui (once); the Blocks.
@@ -60,8 +75,16 @@ class WebUiMount:
         summary = ModelSummary(
             model.tag, model.created, model.predictor.runtime.name, notebook_shared=model.share_training_rows
         )
+        live = None if self.handler.monitor.log_directory is None else self.live_figures
         blocks = build_ui(
-            model.card, summary, self.predict, settings.max_batch_rows, files, self.explore, settings.accept_unseen
+            model.card,
+            summary,
+            self.predict,
+            settings.max_batch_rows,
+            files,
+            self.explore,
+            settings.accept_unseen,
+            live=live,
         )
         mount_blocks(self.app, blocks, "/ui", public_prefix=settings.root_path, max_file_bytes=settings.max_body_bytes)
         files.start_sweeping(keep=lambda: shown_files(blocks))

@@ -13,7 +13,7 @@ import bentoml
 import numpy as np
 import pytest
 
-from modelcard.card import ModelCard, NumericStats, read_card
+from modelcard.card import FeatureKind, ModelCard, NumericStats, read_card
 from monitoring.drift import CANNOT_CHECK, DRIFT, NO_DRIFT, check, count_tests, main
 from monitoring.predlog import PredictionLog
 from monitoring.stats import binned_shares, category_drift, class_mix_drift, new_word_drift, psi, quantile_edges
@@ -158,7 +158,9 @@ def test_churn_every_customer_on_month_to_month_flags_contract_only(churn_tag: s
     contract = next(f for f in report["features"] if f["feature"] == "contract")
     assert contract["live_shares"]["month-to-month"] == 1.0
     html = (tmp_path / "report" / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == len(card.feature_names) + 1  # bars for categories, too
+    read = [spec for spec in card.features if spec.kind is not FeatureKind.UNUSED]  # customer_id is not checked
+    assert html.count("data:image/png;base64,") == len(read) + 1  # bars for categories, too
+    assert report["skipped"] == ["customer_id"]
 
 
 def test_new_words_drift_only_when_they_rise_clearly() -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from prometheus_client import REGISTRY
 from starlette.testclient import TestClient
 
@@ -43,7 +45,8 @@ def test_an_outcome_for_a_logged_prediction_is_matched_counted_and_kept(
     reported = http_client.post("/feedback", json=[{"request_id": "feedback-single", "label": "versicolor"}])
     assert reported.status_code == 200, reported.text
     assert reported.json() == {
-        "received": 1, "matched": 1, "unmatched": 0, "unmatched_request_ids": [], "model": trained_tag,
+        "received": 1, "matched": 1, "unmatched": 0, "unmatched_request_ids": [], "unmatched_keys": [],
+        "model": trained_tag,
     }  # fmt: skip
     after = _count("classifier_outcomes_total", predicted="virginica", actual="versicolor", correct="false")
     assert after == before + 1
@@ -81,7 +84,7 @@ def test_bad_bodies_are_refused_with_a_4xx(http_client: TestClient) -> None:
     assert http_client.post("/feedback", json=[]).status_code == 400
     assert http_client.post("/feedback", json=[{"request_id": "a b", "label": "setosa"}]).status_code == 400
     assert http_client.post("/feedback", json=[{"request_id": "x", "label": "setosa", "extra": 1}]).status_code == 400
-    assert http_client.post("/feedback", content=b"x", headers={"content-type": "text/csv"}).status_code == 415
+    assert http_client.post("/feedback", content=b"x", headers={"content-type": "text/plain"}).status_code == 415
 
 
 def test_the_openapi_document_describes_feedback(http_client: TestClient) -> None:
@@ -91,3 +94,73 @@ def test_the_openapi_document_describes_feedback(http_client: TestClient) -> Non
     outcome = document["components"]["schemas"]["Outcome"]
     assert outcome["example"]["label"] in ("setosa", "versicolor", "virginica")
     assert set(outcome["properties"]["label"]["enum"]) == {"setosa", "versicolor", "virginica"}
+
+
+def test_an_outcome_by_key_matches_the_newest_prediction_with_those_values(
+    http_client: TestClient, bentoml_home: Path
+) -> None:
+    row = {**VIRGINICA, "sepal_length": 7.77}  # values no other test sends
+    for request_id in ("keyed-older", "keyed-newer"):
+        http_client.post("/prediction", json=row, headers={"x-request-id": request_id})
+        _logged(request_id, bentoml_home)
+    since = datetime.now(UTC) - timedelta(minutes=5)
+    reported = http_client.post(
+        "/feedback",
+        json=[
+            {"key": {"sepal_length": 7.77, "petal_width": row["petal_width"]}, "since": since.isoformat(),
+             "label": "versicolor"},
+            {"key": {"sepal_length": 7.77}, "until": since.isoformat(), "label": "setosa"},  # none that early
+        ],
+    )  # fmt: skip
+    assert reported.status_code == 200, reported.text
+    body = reported.json()
+    assert (body["matched"], body["unmatched"], body["unmatched_keys"]) == (1, 1, [{"sepal_length": 7.77}])
+    assert _outcomes_of("keyed-newer", bentoml_home) == ["versicolor"]  # kept with the prediction it matched
+
+
+def test_outcomes_in_csv_are_taken_like_json(http_client: TestClient, bentoml_home: Path) -> None:
+    http_client.post("/predict_batch", json=[SETOSA, {**SETOSA, "sepal_length": 4.44}], headers={"x-request-id": "csv"})
+    _logged("csv", bentoml_home, rows=2)
+    body = "\ufeffrequest_id,row,sepal_length,label\r\ncsv,0,,setosa\r\n,,4.44,virginica\r\n"
+    reported = http_client.post("/feedback", content=body.encode(), headers={"content-type": "text/csv"})
+    assert reported.status_code == 200, reported.text
+    assert (reported.json()["received"], reported.json()["matched"]) == (2, 2)
+    assert _outcomes_of("csv", bentoml_home) == ["setosa", "virginica"]
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        ("request_id,label,colour\nx,setosa,red\n", "colour"),  # not a column of the card
+        ("request_id,row\nx,0\n", "label"),
+        ("request_id,row,label\nx,first,setosa\n", "row"),
+        ("request_id,label\nx,daisy\n", "versicolor"),  # the classes are listed
+        ("request_id,label\nx,setosa,extra\n", "header"),
+    ],
+)
+def test_a_bad_csv_is_refused_naming_what_is_wrong(http_client: TestClient, body: str, named: str) -> None:
+    refused = http_client.post("/feedback", content=body.encode(), headers={"content-type": "text/csv"})
+    assert refused.status_code == 400, refused.text
+    assert named in refused.text
+
+
+@pytest.mark.parametrize(
+    ("outcome", "named"),
+    [
+        ({"request_id": "x", "key": {"sepal_length": 5.1}, "label": "setosa"}, "either request_id"),
+        ({"label": "setosa"}, "either request_id"),
+        ({"key": {"colour": "red"}, "label": "setosa"}, "sepal_length"),  # the columns are listed
+        ({"key": {}, "label": "setosa"}, "key"),
+        ({"key": {"sepal_length": None}, "label": "setosa"}, "sepal_length"),
+        ({"key": {"sepal_length": 5.1}, "row": 1, "label": "setosa"}, "row goes with request_id"),
+        ({"request_id": "x", "since": "2026-01-01", "label": "setosa"}, "since and until go with key"),
+        ({"key": {"sepal_length": 5.1}, "since": "2026-02-01", "until": "2026-01-01", "label": "setosa"}, "before"),
+        ({"key": {"sepal_length": 5.1}, "since": "last week", "label": "setosa"}, "since"),
+    ],
+)
+def test_a_bad_keyed_outcome_is_refused_naming_what_is_wrong(
+    http_client: TestClient, outcome: dict, named: str
+) -> None:
+    refused = http_client.post("/feedback", json=[outcome])
+    assert refused.status_code == 400, refused.text
+    assert named in refused.text

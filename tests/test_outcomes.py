@@ -250,3 +250,62 @@ def test_the_monitor_refuses_outcomes_with_the_log_off() -> None:
     with pytest.raises(OutcomesOff, match="prediction log is off"):
         monitor.record_outcomes([Outcome("a", 0, "setosa")], feedback_id="fb")
     monitor.close()
+
+
+def _keyed(directory: Path, *requests: tuple[str, list[float], float]) -> None:
+    """Log one-row predictions of these rows, each at its own time (seconds ago)."""
+    now = time.time()
+    stamps = [now - ago for _, _, ago in requests]
+    log = PredictionLog(directory, "iris_clf:v1", SPECS, clock=lambda: stamps.pop(0) if stamps else now)
+    for request_id, row, _ in requests:
+        table = table_of(SPECS, [dict(zip(FEATURES, row, strict=True))])
+        log.record(request_id, "api", table, [SETOSA], 0.001)
+    log.close()
+
+
+def test_a_key_finds_the_newest_prediction_with_its_values_in_the_window(tmp_path: Path) -> None:
+    _keyed(tmp_path, ("old", [5.0, 3.0, 1.0, 0.2], 7200), ("new", [5.0, 3.0, 1.0, 0.2], 60), ("other", ROW, 30))
+    index = PredictionIndex(tmp_path)
+    now = datetime.now(UTC)
+    newest, windowed, both_columns, one_wrong, nothing = index.find_keys(
+        [
+            Outcome(None, 0, "setosa", {"sepal_length": 5.0}),
+            Outcome(None, 0, "setosa", {"sepal_length": 5}, until=now - timedelta(hours=1)),
+            Outcome(None, 0, "setosa", {"sepal_length": 5.1, "sepal_width": "3.5"}),  # a warehouse's text
+            Outcome(None, 0, "setosa", {"sepal_length": 5.1, "sepal_width": 9.9}),
+            Outcome(None, 0, "setosa", {"sepal_length": 5.0}, since=now - timedelta(seconds=10)),
+        ]
+    )
+    assert newest is not None and newest.request_id == "new"
+    assert windowed is not None and windowed.request_id == "old"
+    assert both_columns is not None and both_columns.request_id == "other"
+    assert one_wrong is None and nothing is None
+    assert index.find_keys([Outcome("old", 0, "setosa")]) == [None]  # by id: not a key's to find
+
+
+def test_a_key_finds_a_batch_row_and_reads_appended_lines(tmp_path: Path) -> None:
+    index = PredictionIndex(tmp_path)
+    assert index.find_keys([Outcome(None, 0, "setosa", {"petal_length": 6.1})]) == [None]
+    log = PredictionLog(tmp_path, "iris_clf:v1", SPECS)
+    table = table_of(SPECS, [dict(zip(FEATURES, row, strict=True)) for row in (ROW, [6.3, 3.3, 6.1, 2.5])])
+    log.record("batch", "batch", table, [SETOSA, VIRGINICA], 0.001)
+    log.close()
+    (found,) = index.find_keys([Outcome(None, 0, "setosa", {"petal_length": 6.1})])
+    assert found is not None and (found.request_id, found.row, found.class_name) == ("batch", 1, "virginica")
+
+
+def test_the_monitor_keeps_a_keyed_outcome_with_the_prediction_it_matched(tmp_path: Path) -> None:
+    _keyed(tmp_path, ("keyed", ROW, 5))
+    monitor = _monitor(tmp_path, CollectorRegistry())
+    found = monitor.record_outcomes(
+        [Outcome(None, 0, "virginica", {"sepal_length": 5.1}), Outcome(None, 0, "setosa", {"sepal_length": 1.0})],
+        feedback_id="fb-key",
+    )
+    monitor.close()
+    assert [f.request_id if f else None for f in found] == ["keyed", None]
+    (line,) = _lines(tmp_path)
+    assert line["request_id"] == ["keyed", None] and line["key"] == [{"sepal_length": 5.1}, {"sepal_length": 1.0}]
+    first, unmatched = read_outcomes(tmp_path)
+    assert (first.request_id, first.label, unmatched.request_id, unmatched.key) == (
+        "keyed", "virginica", None, {"sepal_length": 1.0},
+    )  # fmt: skip

@@ -11,9 +11,9 @@ import pytest
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, log_loss, roc_auc_score
 
 from modelcard.card import read_card
-from monitoring.outcomes import Outcome, OutcomeLog, read_outcomes
+from monitoring.outcomes import Outcome, OutcomeLog, PredictionIndex, read_outcomes
 from monitoring.predlog import PredictionLog
-from monitoring.quality import BELOW_GATE, CANNOT_CHECK, GATES_HOLD, main
+from monitoring.quality import BELOW_GATE, CANNOT_CHECK, GATES_HOLD, LiveFigures, main
 from runtime.predictor import load_predictor
 from tests.fakes import table_of
 
@@ -98,3 +98,56 @@ def test_cannot_check_without_outcomes_or_with_too_few(trained_tag: str, tmp_pat
     assert main(["--log-dir", str(tmp_path / "few"), "--report", "", "--min-outcomes", "10"]) == GATES_HOLD
     later = "2999-01-01T00:00"
     assert main(["--log-dir", str(tmp_path / "few"), "--start", later, "--report", ""]) == CANNOT_CHECK
+
+
+def test_an_outcome_reported_by_key_joins_later_and_replaces_the_one_by_id(trained_tag: str, tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    _log_with_outcomes(logs, trained_tag, 20)
+    before = json.loads(_report(logs, tmp_path / "before"))["live"]
+    line = json.loads(next(logs.glob("predictions-*.jsonl")).read_text().splitlines()[0])
+    key = {name: values[0] for name, values in line["features"].items()}
+    names = read_card(Path(bentoml.models.get(trained_tag).path)).class_names
+    (target,) = PredictionIndex(logs).find_keys([Outcome(None, 0, "x", key)])
+    assert target is not None
+    (earlier,) = [o for o in read_outcomes(logs) if (o.request_id, o.row) == (target.request_id, target.row)]
+    other = names[(names.index(earlier.label) + 1) % len(names)]
+    corrections = OutcomeLog(logs, trained_tag)  # as the monitor keeps a key that matched nothing yet
+    corrections.record("by-key", [Outcome(None, 0, other, key)])
+    corrections.close()
+    after = json.loads(_report(logs, tmp_path / "after"))["live"]
+    assert after["n_test"] == before["n_test"] == 20
+    change = (target.class_name == other) - (target.class_name == earlier.label)
+    assert after["accuracy"] == pytest.approx(before["accuracy"] + change / 20)
+
+
+def _report(logs: Path, folder: Path) -> str:
+    assert main(["--log-dir", str(logs), "--report", str(folder), "--min-outcomes", "10"]) == GATES_HOLD
+    return (folder / "quality.json").read_text()
+
+
+def test_the_report_holds_the_confusion_matrix_and_calibration_of_the_same_rows(churn_tag: str, tmp_path: Path) -> None:
+    by_hand = _log_with_outcomes(tmp_path / "logs", churn_tag, 200)
+    main(["--log-dir", str(tmp_path / "logs"), "--report", str(tmp_path / "report"), "--min-outcomes", "10"])
+    report = json.loads((tmp_path / "report" / "quality.json").read_text())
+    matrix = np.array(report["confusion_matrix"]["rows_actual_columns_predicted"])
+    assert matrix.sum() == 200 and np.trace(matrix) / 200 == pytest.approx(by_hand["accuracy"])
+    calibrated = report["calibration"]
+    assert calibrated["about"] == "P(yes)" and sum(calibrated["counts"]) == 200
+    assert all(0 <= p <= 1 for p in calibrated["predicted"] + calibrated["observed"])
+    page = (tmp_path / "report" / "quality.html").read_text()
+    assert "Confusion matrix" in page and page.count("data:image/png;base64,") == 3
+
+
+def test_live_figures_for_the_ui_appear_with_the_first_outcomes_and_are_kept_a_while(
+    trained_tag: str, tmp_path: Path
+) -> None:
+    logs = tmp_path / "logs"
+    card = read_card(Path(bentoml.models.get(trained_tag).path))
+    live = LiveFigures(logs, trained_tag, card, ttl_s=3600)
+    assert live() is None  # no outcomes: nothing indexed, nothing kept
+    by_hand = _log_with_outcomes(logs, trained_tag, 30)
+    figures = live()
+    assert figures is not None and figures.n_test == 30
+    assert figures.accuracy == pytest.approx(by_hand["accuracy"])
+    _log_with_outcomes(logs, trained_tag, 10, seed=4)
+    assert live() is figures  # within ttl_s: not joined again

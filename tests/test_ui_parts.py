@@ -449,3 +449,24 @@ def test_the_batch_results_show_text_and_unused_columns(tmp_path: Path) -> None:
     assert list(results["class"]) == ["yes", "yes"]
     assert [r["review"] for r in sent[-1]] == [REVIEW, "ok"]
     assert '"Slow, ""very"" slow,\nthen fixed"' in Path(download["value"]).read_text()
+
+
+def test_the_card_tab_shows_live_figures_beside_the_test_ones_once_outcomes_exist(tmp_path: Path) -> None:
+    from ui.app import _live_update
+
+    card = make_churn_card()
+    predictor = Predictor("m:v1", card, FixedRuntime([0.8, 0.2]))
+    predict = lambda records: predictor.predict(table_of(card.features, records))  # noqa: E731
+    figures: list = [None]
+    blocks = build_ui(
+        card, ModelSummary("m:v1", "2026-01-01T00:00:00", "fixed"), predict, 10, UiFiles(tmp_path, 60),
+        live=lambda: figures[0],
+    )  # fmt: skip
+    assert any(dep["targets"] and dep["targets"][0][1] == "load" for dep in blocks.config["dependencies"])
+    note, table = _live_update(card, lambda: figures[0])
+    assert "No outcomes reported yet" in note and table["visible"] is False
+    live = card.metrics.model_copy(update={"accuracy": 0.5, "n_test": 1234})
+    note, table = _live_update(card, lambda: live)
+    assert "1,234 predictions" in note and table["visible"] is True
+    accuracy = table["value"].set_index("metric").loc["accuracy"]
+    assert (accuracy["test"], accuracy["live"]) == (round(card.metrics.accuracy, 4), 0.5)

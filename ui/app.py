@@ -15,11 +15,11 @@ import gradio as gr
 import pandas as pd
 from pydantic import ValidationError
 
-from modelcard.card import ModelCard
+from modelcard.card import Metrics, ModelCard
 from modelcard.schema import features_model
 from runtime.predictor import Prediction
 from ui.batch import BatchFileError, read_batch_csv, results_csv
-from ui.card_view import METRIC_LABELS, confusion_table, feature_table, metrics_table, per_class_table
+from ui.card_view import METRIC_LABELS, confusion_table, feature_table, live_table, metrics_table, per_class_table
 from ui.files import UiFiles
 from ui.form import FormError, form_inputs, read_form
 from ui.picture import (
@@ -34,6 +34,8 @@ from ui.picture import (
 
 # Records {feature: JSON value} in, one Prediction per record out.
 PredictFn = Callable[[list[dict[str, Any]]], list[Prediction]]
+# The live figures on predictions with a reported outcome; None while there are none.
+LiveFn = Callable[[], Metrics | None]
 PALETTE = ["#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf", "#e377c2", "#7f7f7f"]
 
 
@@ -56,12 +58,14 @@ def build_ui(
     files: UiFiles,
     explore: PredictFn | None = None,
     accept_unseen: bool = False,
+    live: LiveFn | None = None,
 ) -> gr.Blocks:
     """Three tabs: one row with a picture, CSV batch, model card. Links stay relative for path prefixes.
 
     `predict` is recorded by monitoring; `explore` (the what-if picture's extra rows) is not. Uploads and
     results live in `files` (Gradio must have been imported with its environment). `accept_unseen`: the
     deployment takes category values training never saw where the model answers them (as the API does).
+    `live` gives the figures on the predictions with a reported outcome (None: none yet), shown on the card's tab.
     """
     with gr.Blocks(title=f"{card.title} · {model.tag}") as blocks:
         gr.Markdown(
@@ -76,6 +80,9 @@ def build_ui(
             _batch_tab(card, predict, max_batch_rows, model.tag.split(":")[0], files, accept_unseen)
         with gr.Tab("Model card", id="card"):
             _card_tab(card, model)
+            if live is not None:
+                live_note, live_frame = _live_quality()
+                blocks.load(lambda: _live_update(card, live), outputs=[live_note, live_frame], api_visibility="private")
     return blocks
 
 
@@ -208,6 +215,30 @@ def _batch_tab(
     table = gr.Dataframe(visible=False, interactive=False, elem_id="batch-table")
     download = gr.DownloadButton("Download results (CSV)", visible=False, elem_id="batch-download")
     upload.change(on_upload, inputs=upload, outputs=[status, table, download], api_name="predict_csv")
+
+
+def _live_quality() -> tuple[Any, Any]:
+    """Where the live figures go: a note, and the table once outcomes exist; filled when a page loads."""
+    note = gr.Markdown(elem_id="live-quality")
+    frame = gr.Dataframe(
+        label="Live metrics (last 30 days' predictions with a reported outcome) beside the test's",
+        interactive=False,
+        visible=False,
+        elem_id="live-table",
+    )
+    return note, frame
+
+
+def _live_update(card: ModelCard, live: LiveFn) -> tuple[str, Any]:
+    """The note and table for the live figures as they are now."""
+    figures = live()
+    if figures is None:
+        return "No outcomes reported yet: `POST /feedback` tells the service what really happened.", gr.update(
+            value=None, visible=False
+        )
+    return f"**Live**: {figures.n_test:,} predictions with a reported outcome.", gr.update(
+        value=live_table(card, figures), visible=True
+    )
 
 
 def _card_tab(card: ModelCard, model: ModelSummary) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from modelcard.card import FeatureKind, FeatureSpec, ModelCard
+from modelcard.card import FeatureKind, FeatureSpec, Metrics, ModelCard
 from ui.form import UNUSED_NOTE
 
 # A text feature's sample is shown cut to this many characters.
@@ -26,9 +26,29 @@ def metrics_table(card: ModelCard) -> pd.DataFrame:
         value = card.metrics.value(name)
         if name == "roc_auc" and card.metrics.positive_class:
             label = f"{label} (of {card.metrics.positive_class})"
-        gate = card.gates.get(name)
-        bar = "" if gate is None else (f"≤ {gate:g}" if name == "log_loss" else f"≥ {gate:g}")
-        rows.append({"metric": label, "value": None if value is None else round(value, 4), "gate": bar})
+        gate = _gate_text(name, card.gates.get(name))
+        rows.append({"metric": label, "value": None if value is None else round(value, 4), "gate": gate})
+    return pd.DataFrame(rows)
+
+
+def _gate_text(name: str, gate: float | None) -> str:
+    """A gate as a bound: at most for log loss, at least for the others; empty without one."""
+    return "" if gate is None else (f"≤ {gate:g}" if name == "log_loss" else f"≥ {gate:g}")
+
+
+def live_table(card: ModelCard, live: Metrics) -> pd.DataFrame:
+    """Each headline metric on the predictions with a reported outcome, beside the test figure and its gate."""
+    rows = []
+    for name, label in METRIC_LABELS.items():
+        test, now, gate = card.metrics.value(name), live.value(name), card.gates.get(name)
+        rows.append(
+            {
+                "metric": label,
+                "test": None if test is None else round(test, 4),
+                "live": None if now is None else round(now, 4),
+                "gate": _gate_text(name, gate),
+            }
+        )
     return pd.DataFrame(rows)
 
 

@@ -185,6 +185,29 @@ def test_outcomes_reported_with_the_python_client_are_matched_and_counted(
     assert refused.status_code == 400 and "label" in refused.text
 
 
+def test_outcomes_reported_by_customer_id_in_csv_are_matched_and_counted(served_churn_bento: Server, row: dict) -> None:
+    """A warehouse's export weeks later: the customer id the model never reads, the label, the window of scoring."""
+    url = served_churn_bento.url
+    answer = httpx.post(f"{url}/prediction", json={**row, "customer_id": "WH-77001"}).json()
+    truth = answer["class"]
+    pair = {"predicted": truth, "actual": truth, "correct": "true"}
+    before = outcome_count(url, pair)
+    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 3600))
+    export = f"customer_id,since,label\nWH-77001,{since},{truth}\nWH-00000,{since},yes\n".encode()
+    deadline = time.monotonic() + 10
+    while True:
+        reported = httpx.post(f"{url}/feedback", content=export, headers={"content-type": "text/csv"}).json()
+        if reported.get("matched") == 1 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert (reported["received"], reported["matched"]) == (2, 1), reported
+    assert reported["unmatched_keys"] == [{"customer_id": "WH-00000"}]
+    deadline = time.monotonic() + 10
+    while outcome_count(url, pair) < before + 1:  # at least: a retry may have counted it once more
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+
+
 def outcome_count(url: str, labels: dict[str, str]) -> float:
     """classifier_outcomes_total for these labels, as /metrics says (labels in any order)."""
     families = text_string_to_metric_families(httpx.get(f"{url}/metrics").text)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from pathlib import Path
 
 import httpx
@@ -39,6 +40,15 @@ def write_csv(path: Path, rows: list[dict[str, object]]) -> Path:
         writer.writeheader()
         writer.writerows(rows)
     return path
+
+
+def report_an_outcome(url: str) -> None:
+    """Predict a row and report its outcome, once the prediction is in the log (within about a second)."""
+    httpx.post(f"{url}/prediction", json=VIRGINICA, headers={"x-request-id": "ui-live-1"})
+    deadline = time.monotonic() + 10
+    while httpx.post(f"{url}/feedback", json=[{"request_id": "ui-live-1", "label": "virginica"}]).json()["matched"] < 1:
+        assert time.monotonic() < deadline, "the prediction never reached the log"
+        time.sleep(0.2)
 
 
 def test_single_prediction(browser: Browser, served_bento: Server, artifacts: Path) -> None:
@@ -114,6 +124,7 @@ def test_bad_csv_gets_a_message(
 
 
 def test_model_card_and_links(browser: Browser, served_bento: Server, trained_tag: str, artifacts: Path) -> None:
+    report_an_outcome(served_bento.url)
     page = open_ui(browser, served_bento.url)
     page.get_by_role("tab", name="Model card").click()
     summary = page.locator("#card-summary")
@@ -121,6 +132,9 @@ def test_model_card_and_links(browser: Browser, served_bento: Server, trained_ta
     expect(summary).to_contain_text("Trained on 105 rows")
     expect(page.get_by_text("Test metrics and quality gates")).to_be_visible()
     expect(page.get_by_text("Confusion matrix (test set)")).to_be_visible()
+    # The live figures, from the outcomes reported to POST /feedback, beside the test's.
+    expect(page.locator("#live-quality")).to_contain_text("predictions with a reported outcome")
+    expect(page.locator("#live-table")).to_contain_text("accuracy")
     # Without an API key the executed notebook (its outputs can show training rows) is not served, nor linked.
     expect(summary).to_contain_text("the executed notebook is not served")
     assert httpx.get(f"{served_bento.url}/model/notebook").status_code == 403
