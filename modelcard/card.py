@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelcard.files import CARD_FILE
 
-# Bump when the card's shape changes, so an old model fails loudly instead of half-working.
+# Bump when the card's shape changes, so an old model fails loudly instead of half-working. A new optional field
+# with a default (`comparison`) is no change of shape: cards written before it read as having none.
 CARD_VERSION = 2
 
 
@@ -163,6 +164,27 @@ class SearchSummary(BaseModel):
     candidates: int = Field(description="parameter settings tried")
 
 
+# How a new model stood against the version it was to replace; a worse one was never stored.
+Verdict = Literal["better", "equal", "within margin"]
+
+
+class Comparison(BaseModel):
+    """How the model scored, before it was stored, against the stored version it was to replace (`--gate-vs`)."""
+
+    against: str = Field(description="the stored version compared with, its exact tag (`:latest` resolved)")
+    metric: str = Field(description="the gate metric compared: the first of the model's gates")
+    new: float = Field(description="this model's figure on its test rows")
+    old: float = Field(
+        description="the stored version's figure on the same rows, predicted through the runtime the service runs"
+    )
+    margin: float = Field(description="how much worse than `old` this model was allowed to be")
+    verdict: Verdict = Field(description="how `new` stood against `old`")
+    rows: int = Field(description="the test rows both were scored on: this model's test split")
+    same_test_rows: bool = Field(
+        description="the stored version's card has the same test fingerprint: both were tested on these very rows"
+    )
+
+
 class ModelCard(BaseModel):
     """Everything the service, the UI and monitoring need to know about a trained model."""
 
@@ -196,6 +218,11 @@ class ModelCard(BaseModel):
         default_factory=list,
         description="functions and classes the notebook defined itself that the model runs: saved with the model "
         "by value, and served on scikit-learn (ONNX has no form for them)",
+    )
+    comparison: Comparison | None = Field(
+        None,
+        description="the comparison with the version it was to replace; None for a first training, --gate-vs none, "
+        "or a card written before comparisons",
     )
     lineage: Lineage
     n_train: int

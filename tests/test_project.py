@@ -71,6 +71,11 @@ def test_card_round_trips_through_metadata(make) -> None:  # noqa: ANN001
     assert summary["title"] == card.title and None not in summary.values()  # BentoML's metadata takes no nulls
 
 
+def test_a_card_written_before_comparisons_reads_as_compared_with_none() -> None:
+    written = {key: value for key, value in json.loads(make_card().to_json()).items() if key != "comparison"}
+    assert ModelCard.from_json(json.dumps(written)).comparison is None
+
+
 def test_an_older_card_is_refused_by_name() -> None:
     older = json.dumps({**json.loads(make_card().to_json()), "card_version": 1})
     with pytest.raises(ValueError, match="version 1"):

@@ -241,6 +241,8 @@ def test_failed_cell_is_kept_in_executed_notebook(tmp_path: Path) -> None:
         (["--name", "not a name!"], "is not valid"),
         (["--gate", "precision=0.5"], "the metric must be one of"),
         (["--gate", "roc_auc=high"], "give a number"),
+        (["--gate-vs", "not a tag!"], "is not a model tag"),
+        (["--gate-vs-margin", "-0.1"], "is negative"),
     ],
 )
 def test_bad_flags_are_refused_before_running(

@@ -13,6 +13,7 @@ import bentoml
 
 from train import environment
 from train.checks import parse_gates
+from train.comparison import SKIP
 from train.errors import Stopped, TrainingError
 from train.pipeline import DEFAULT_GATES, TrainOptions, train
 
@@ -77,6 +78,20 @@ def parse_args(argv: list[str] | None = None) -> TrainOptions:
     )
     parser.add_argument("--min-accuracy", type=float, default=None, help="the same as --gate accuracy=VALUE")
     parser.add_argument(
+        "--gate-vs",
+        default=None,
+        metavar="TAG",
+        help="refuse to save unless the model scores about as well as the stored model TAG on the new test rows, "
+        "by the first gate's metric (default: NAME:latest when stored; 'none' compares with nothing)",
+    )
+    parser.add_argument(
+        "--gate-vs-margin",
+        type=float,
+        default=defaults.gate_vs_margin,
+        metavar="AMOUNT",
+        help="how much worse than the --gate-vs model the new one may score, absolute (default: %(default)s)",
+    )
+    parser.add_argument(
         "--limit-factor",
         type=float,
         default=defaults.limit_factor,
@@ -107,6 +122,13 @@ def parse_args(argv: list[str] | None = None) -> TrainOptions:
         parser.error(str(error))
     if args.min_accuracy is not None:
         gates["accuracy"] = args.min_accuracy
+    if args.gate_vs is not None and args.gate_vs.lower() != SKIP:
+        try:
+            bentoml.Tag.from_taglike(args.gate_vs)
+        except ValueError as error:
+            parser.error(f"--gate-vs {args.gate_vs!r} is not a model tag (NAME:VERSION, or none): {error}")
+    if args.gate_vs_margin < 0:
+        parser.error(f"--gate-vs-margin {args.gate_vs_margin} is negative: give how much worse is allowed, e.g. 0.01")
     if args.requirements is not None and not args.requirements.is_file():
         parser.error(f"--requirements {args.requirements} does not exist")
     options = {k: v for k, v in vars(args).items() if k not in ("gate", "min_accuracy")}

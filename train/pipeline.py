@@ -25,6 +25,7 @@ from train.checks import (
     predict_test_set,
 )
 from train.columnuse import column_use
+from train.comparison import DEFAULT_MARGIN, Candidate, compare, previous_version
 from train.compile import CompiledModel, compile_to_onnx, run_onnx
 from train.compose import check_composition, compose
 from train.describe import pick_examples, reference_rows
@@ -62,6 +63,9 @@ class TrainOptions:
     label_encoder_var: str = "label_encoder"
     requirements: Path | None = None  # default: a requirements.txt beside the notebook (train/environment.py)
     gates: dict[str, float] = field(default_factory=dict)  # empty: the notebook's gate, else DEFAULT_GATES
+    # The stored version to compare with: None for `<name>:latest` if stored, "none" for none (train/comparison.py).
+    gate_vs: str | None = None
+    gate_vs_margin: float = DEFAULT_MARGIN
     limit_factor: float = DEFAULT_LIMIT_FACTOR
     compile_onnx: bool = True
     output_dir: Path = Path("build")
@@ -79,6 +83,8 @@ def train(options: TrainOptions) -> bentoml.Tag:
     if options.preprocessor_var:
         wanted.append(options.preprocessor_var)
     optional = [options.card_var, options.label_encoder_var]
+    # Resolved before the notebook runs: a mistyped --gate-vs fails at once, and `latest` is the one stored then.
+    previous = previous_version(options.gate_vs, options.model_name)
     executed = run_notebook(options.notebook, wanted, options.output_dir, options.timeout, optional=optional)
     objects = executed.objects
     X_train, y_train = objects[options.x_train_var], objects[options.y_train_var]
@@ -119,6 +125,12 @@ def train(options: TrainOptions) -> bentoml.Tag:
         gates,
     )
     check_gates(metrics, gates)
+    test_fingerprint = fingerprint(X_test, y_test)
+    new = Candidate(
+        f"{options.model_name} from {options.notebook}", X_test, y_test, class_names, metrics, test_fingerprint
+    )
+    # The first gate is the one the notebook (or the command line) put first: the metric the model is judged by.
+    comparison = compare(previous, new, next(iter(gates)), options.gate_vs_margin) if previous is not None else None
     code = notebook_code(model)
     if code:
         logger.info("The model runs the notebook's own code, saved with it by value: %s", ", ".join(code))
@@ -150,7 +162,8 @@ def train(options: TrainOptions) -> bentoml.Tag:
         preprocessor=_estimator_name(objects[options.preprocessor_var]) if options.preprocessor_var else None,
         search=search,
         notebook_code=code,
-        lineage=_lineage(options.notebook, executed, model, X_train, y_train, X_test, y_test),
+        comparison=comparison,
+        lineage=_lineage(options.notebook, executed, model, X_train, y_train, test_fingerprint),
         n_train=len(X_train),
     )
     return save_model(options.model_name, model_file, card, executed.notebook, compiled.onnx_bytes)
@@ -223,8 +236,7 @@ def _lineage(
     model: Any,
     X_train: pd.DataFrame,
     y_train: Any,
-    X_test: pd.DataFrame,
-    y_test: Any,
+    test_fingerprint: str,
 ) -> Lineage:
     commit, dirty = git_commit(notebook)
     return Lineage(
@@ -233,7 +245,7 @@ def _lineage(
         git_commit=commit,
         git_dirty=dirty,
         train_fingerprint=fingerprint(X_train, y_train),
-        test_fingerprint=fingerprint(X_test, y_test),
+        test_fingerprint=test_fingerprint,
         libraries=library_versions(model),
         **_installed_requirements(),
     )
