@@ -15,7 +15,7 @@ from bentoml.exceptions import ServiceUnavailable
 from monitoring.context import current_request_id, new_request_id
 from monitoring.monitor import Monitor, OutcomesOff
 from monitoring.outcomes import Outcome
-from serving.schemas import LISTED_UNMATCHED, FeedbackResult
+from serving.schemas import LISTED_UNMATCHED, FeedbackResult, key_values
 
 FEEDBACK_PATH = "/feedback"
 
@@ -27,7 +27,10 @@ class FeedbackOff(ServiceUnavailable):
 def record_feedback(monitor: Monitor, outcomes: Sequence[Any], tag: str) -> FeedbackResult:
     """Match the validated outcomes with the logged predictions, keep them, and say how many matched."""
     # A window's bound without a time zone is UTC: monitoring/outcomes.py reads and writes it so.
-    reported = [Outcome(o.request_id, o.row, o.label, o.key, o.since, o.until) for o in outcomes]
+    reported = [
+        Outcome(o.request_id, o.row, o.label, None if o.key is None else key_values(o.key), o.since, o.until)
+        for o in outcomes
+    ]
     try:
         found = monitor.record_outcomes(reported, current_request_id() or new_request_id())
     except OutcomesOff as error:

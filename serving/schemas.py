@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainValidator,
@@ -19,10 +20,11 @@ from pydantic import (
     model_validator,
 )
 from pydantic.config import JsonDict
+from pydantic.json_schema import GetJsonSchemaHandler, JsonSchemaValue
 from pydantic_core import PydanticCustomError
 
 from modelcard.card import FeatureKind, ModelCard
-from modelcard.schema import MAX_UNUSED_CHARS
+from modelcard.schema import MAX_UNUSED_CHARS, field_name
 from monitoring.context import REQUEST_ID_PATTERN
 
 # How many of a call's unmatched request ids an answer lists: enough to look into, never the whole call back.
@@ -91,31 +93,118 @@ KeyValue = Annotated[
     Any,
     PlainValidator(_key_value),
     WithJsonSchema(
-        {"anyOf": [{"type": "string", "maxLength": MAX_UNUSED_CHARS}, {"type": "number"}, {"type": "boolean"}]}
+        {
+            "anyOf": [
+                {"type": "string", "minLength": 1, "maxLength": MAX_UNUSED_CHARS},
+                {"type": "number"},
+                {"type": "boolean"},
+            ]
+        }
     ),
 ]
 
 
+BY_ID, BY_KEY = ("request_id", "row", "label"), ("key", "since", "until", "label")
+
+
+def _date_and_time(value: Any) -> Any:
+    """Text with a date and a time, as the document's date-time says: no number for a Unix time, no bare date."""
+    if isinstance(value, str) and len(value) > 10 and value[10] in "Tt _":
+        return value
+    raise PydanticCustomError("datetime_text", "must be a date and time in ISO 8601, e.g. 2026-11-01T00:00:00Z")
+
+
+DateTimeText = Annotated[datetime, BeforeValidator(_date_and_time)]
+
+
 class _OutcomeRules(BaseModel):
-    """What every outcome model checks beyond its fields' types: one way to name the prediction, a sound window."""
+    """What every outcome model checks beyond its fields' types: one way to name the prediction.
+
+    Its JSON schema says so too (`oneOf` the two ways, each with only its own fields), so a client or a fuzzer
+    reading the OpenAPI document makes no outcome the service refuses.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     @model_validator(mode="after")
     def _names_one_prediction(self) -> Any:
         fields: Any = self
-        by_id, by_key = fields.request_id is not None, fields.key is not None
-        if by_id == by_key:
+        given = self.model_fields_set
+        if (fields.request_id is not None) == (fields.key is not None):
             raise PydanticCustomError(
                 "outcome_target", "give either request_id (and row) or key (and optionally since/until), not both"
             )
-        if by_id and (fields.since is not None or fields.until is not None):
-            raise PydanticCustomError("outcome_window", "since and until go with key, not with request_id")
-        if by_key and "row" in self.model_fields_set:
-            raise PydanticCustomError("outcome_row", "row goes with request_id; a key finds its row itself")
-        if fields.since is not None and fields.until is not None and fields.since >= fields.until:
-            raise PydanticCustomError("outcome_window", "since must be before until")
+        other = [name for name in (BY_KEY if fields.request_id is not None else BY_ID) if name in given]
+        other = [name for name in other if name != "label"]  # every outcome has one
+        if other:
+            way = "request_id" if fields.request_id is not None else "key"
+            raise PydanticCustomError(
+                "outcome_fields", "{fields} cannot go with {way}", {"fields": ", ".join(other), "way": way}
+            )
         return self
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        schema = handler.resolve_ref_schema(handler(core_schema))
+        properties = schema.pop("properties")
+        for name in ("type", "required", "additionalProperties"):
+            schema.pop(name, None)
+        schema["oneOf"] = [
+            _one_way(properties, BY_ID, "request_id", not_null=("request_id",)),
+            _one_way(properties, BY_KEY, "key", not_null=("key",)),
+        ]
+        return schema
+
+
+def _one_way(properties: dict[str, Any], names: tuple[str, ...], required: str, not_null: tuple[str, ...]) -> Any:
+    """One way to name a prediction: only its fields, the one that names it required and not null."""
+    chosen = {name: properties[name] for name in names}
+    for name in not_null:
+        field = {k: v for k, v in chosen[name].items() if k != "default"}
+        variants = [v for v in field.pop("anyOf", []) if v.get("type") != "null"]
+        chosen[name] = {**field, **variants[0]} if len(variants) == 1 else field
+    return {"type": "object", "properties": chosen, "required": [required, "label"], "additionalProperties": False}
+
+
+def _key_model(card: ModelCard) -> Any:
+    """The logged values of some of the card's columns: each optional, at least one, no other."""
+
+    def _at_least_one(self: Any) -> Any:
+        if not self.model_fields_set:
+            raise PydanticCustomError("key_empty", "name at least one column and its logged value")
+        return self
+
+    names = [spec.name for spec in card.features]
+
+    def _known_columns(value: Any) -> Any:
+        unknown = [name for name in value if name not in names] if isinstance(value, dict) else []
+        if unknown:
+            raise PydanticCustomError(
+                "key_column",
+                "{column!r} is not an input column; the columns are: {columns}",
+                {"column": str(unknown[0])[:60], "columns": ", ".join(names)},
+            )
+        return value
+
+    fields: dict[str, Any] = {
+        field_name(i): (KeyValue, Field(None, alias=spec.name)) for i, spec in enumerate(card.features)
+    }
+    model: Any = create_model(
+        "OutcomeKey",
+        __config__=ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1}),
+        __doc__="Input columns' values as the prediction log keeps them (an id the model does not read, say).",
+        __validators__={
+            "known_columns": cast(Any, model_validator(mode="before")(_known_columns)),
+            "at_least_one": cast(Any, model_validator(mode="after")(_at_least_one)),
+        },
+        **fields,
+    )
+    return model
+
+
+def key_values(key: BaseModel) -> dict[str, Any]:
+    """A validated key as {column: value}, the columns given only."""
+    return key.model_dump(by_alias=True, exclude_unset=True)
 
 
 def outcome_model(card: ModelCard) -> Any:
@@ -125,12 +214,10 @@ def outcome_model(card: ModelCard) -> Any:
         "row": 0,
         "label": card.class_names[-1],
     }
-    names = [spec.name for spec in card.features]
-    keys = [spec.name for spec in card.features if spec.kind is FeatureKind.UNUSED] or names
+    keys = [spec.name for spec in card.features if spec.kind is FeatureKind.UNUSED] or [card.features[0].name]
     logged_example = card.examples[0].get(keys[0]) if card.examples else None
     key_example = {keys[0]: logged_example if logged_example is not None else "…"}
     labels: Any = Literal[tuple(card.class_names)]
-    columns: Any = Literal[tuple(names)]
     model: Any = create_model(
         "Outcome",
         __base__=_OutcomeRules,
@@ -142,27 +229,33 @@ def outcome_model(card: ModelCard) -> Any:
                 None,
                 pattern=f"^{REQUEST_ID_PATTERN}$",
                 description="the X-Request-ID header of the prediction's answer",
-                json_schema_extra={"example": example["request_id"]},
             ),
         ),
         row=(int, Field(0, ge=0, strict=True, description="the row of a /predict_batch request; 0 for /prediction")),
         key=(
-            dict[columns, KeyValue] | None,
+            _key_model(card) | None,
             Field(
                 None,
-                min_length=1,
                 description="instead of request_id: the logged values of one or more input columns, e.g. a "
                 "customer id the model does not read; the newest prediction in the window with all of them matches",
                 json_schema_extra={"example": key_example},
             ),
         ),
         since=(
-            datetime | None,
-            Field(None, description="with key: the earliest prediction time to match (ISO 8601; UTC unless it says)"),
+            DateTimeText | None,
+            Field(
+                None,
+                description="with key: the earliest prediction time to match (ISO 8601 date and time; UTC unless "
+                "it says)",
+            ),
         ),
         until=(
-            datetime | None,
-            Field(None, description="with key: predictions before this time (ISO 8601; default: now)"),
+            DateTimeText | None,
+            Field(
+                None,
+                description="with key: predictions before this time (default: now); a window with since at or "
+                "after until matches nothing",
+            ),
         ),
         label=(labels, Field(description="the class that really happened: one of the model's classes")),
     )

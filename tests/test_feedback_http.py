@@ -93,7 +93,14 @@ def test_the_openapi_document_describes_feedback(http_client: TestClient) -> Non
     assert operation["requestBody"]["required"] is True
     outcome = document["components"]["schemas"]["Outcome"]
     assert outcome["example"]["label"] in ("setosa", "versicolor", "virginica")
-    assert set(outcome["properties"]["label"]["enum"]) == {"setosa", "versicolor", "virginica"}
+    by_id, by_key = outcome["oneOf"]  # one way or the other, never both: the service refuses both
+    for way, named in ((by_id, "request_id"), (by_key, "key")):
+        assert set(way["properties"]["label"]["enum"]) == {"setosa", "versicolor", "virginica"}
+        assert way["required"] == [named, "label"] and way["additionalProperties"] is False
+    assert "since" not in by_id["properties"] and "row" not in by_key["properties"]
+    key = document["components"]["schemas"]["OutcomeKey"]
+    assert key["additionalProperties"] is False and key["minProperties"] == 1
+    assert set(key["properties"]) == {"sepal_length", "sepal_width", "petal_length", "petal_width"}
 
 
 def test_an_outcome_by_key_matches_the_newest_prediction_with_those_values(
@@ -152,9 +159,11 @@ def test_a_bad_csv_is_refused_naming_what_is_wrong(http_client: TestClient, body
         ({"key": {"colour": "red"}, "label": "setosa"}, "sepal_length"),  # the columns are listed
         ({"key": {}, "label": "setosa"}, "key"),
         ({"key": {"sepal_length": None}, "label": "setosa"}, "sepal_length"),
-        ({"key": {"sepal_length": 5.1}, "row": 1, "label": "setosa"}, "row goes with request_id"),
-        ({"request_id": "x", "since": "2026-01-01", "label": "setosa"}, "since and until go with key"),
-        ({"key": {"sepal_length": 5.1}, "since": "2026-02-01", "until": "2026-01-01", "label": "setosa"}, "before"),
+        ({"key": {"sepal_length": 5.1}, "row": 1, "label": "setosa"}, "row cannot go with key"),
+        ({"request_id": "x", "since": "2026-01-01T00:00:00Z", "label": "setosa"}, "since cannot go with request_id"),
+        ({"key": {"sepal_length": [5.1]}, "label": "setosa"}, "sepal_length"),  # a value is a scalar
+        ({"key": {"sepal_length": 5.1}, "until": 0, "label": "setosa"}, "until"),  # not a Unix time: a date and time
+        ({"key": {"sepal_length": 5.1}, "since": "2026-11-01", "label": "setosa"}, "since"),
         ({"key": {"sepal_length": 5.1}, "since": "last week", "label": "setosa"}, "since"),
     ],
 )
