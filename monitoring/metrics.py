@@ -361,6 +361,14 @@ class PredictionMetrics:
             **options,
         )
         info.labels(model_tag, runtime, f"{card.metrics.accuracy:.4f}").set(1)
+        # model_info's accuracy is a label, text; alert rules compare live accuracy with this number instead.
+        test_accuracy = prom.Gauge(
+            f"{PREFIX}_model_test_accuracy",
+            "The model card's test-set accuracy, to compare the live accuracy of reported outcomes with",
+            multiprocess_mode="max",
+            **options,
+        )
+        test_accuracy.set(card.metrics.accuracy)
         self._unseen = families.unseen
         self.pending = Pending()
         # Single-row requests' tables wait here for the next flush, which counts them a column at a time: per
