@@ -192,12 +192,25 @@ class _Families:
         )
 
 
+class Deciles:
+    """A feature's training deciles: the position each value falls at, as DECILE_BUCKETS count them."""
+
+    def __init__(self, stats: NumericStats) -> None:
+        self.inner = np.asarray(stats.quantiles[1:-1])
+        self.low, self.high = stats.min, stats.max
+
+    def positions(self, values: np.ndarray) -> np.ndarray:
+        """-1 below the training minimum, 0 to 9 (past as many inner deciles), 10 above the maximum."""
+        positions = np.searchsorted(self.inner, values, side="right")
+        positions[values < self.low], positions[values > self.high] = -1, 10
+        return positions
+
+
 class _Spread:
     """Values against their training distribution: sum and count, training decile, and outside [min, max]."""
 
     def __init__(self, stats: NumericStats, value: Any, decile: Any, outside: Any) -> None:
-        self.inner_deciles = np.asarray(stats.quantiles[1:-1])
-        self.low, self.high = stats.min, stats.max
+        self.deciles = Deciles(stats)
         self._value, self._decile, self._outside = value, decile, outside
 
     def observe_many(self, values: np.ndarray) -> None:
@@ -206,10 +219,9 @@ class _Spread:
             return
         self._value._sum.inc(float(values.sum()))
         self._value._count.inc(int(values.size))
-        positions = np.searchsorted(self.inner_deciles, values, side="right")
-        positions[values < self.low], positions[values > self.high] = -1, 10
+        positions = self.deciles.positions(values)
         observe_many(self._decile, positions.astype(float))
-        outside = int(((values < self.low) | (values > self.high)).sum())
+        outside = int(((positions < 0) | (positions > 9)).sum())
         if outside:
             self._outside.inc(outside)
 
@@ -361,6 +373,14 @@ class PredictionMetrics:
             **options,
         )
         info.labels(model_tag, runtime, f"{card.metrics.accuracy:.4f}").set(1)
+        # model_info's accuracy is a label, text; alert rules compare live accuracy with this number instead.
+        test_accuracy = prom.Gauge(
+            f"{PREFIX}_model_test_accuracy",
+            "The model card's test-set accuracy, to compare the live accuracy of reported outcomes with",
+            multiprocess_mode="max",
+            **options,
+        )
+        test_accuracy.set(card.metrics.accuracy)
         self._unseen = families.unseen
         self.pending = Pending()
         # Single-row requests' tables wait here for the next flush, which counts them a column at a time: per

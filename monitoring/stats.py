@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
-# Empty bins would make PSI infinite; this floor is the usual convention.
-_FLOOR = 1e-4
+# Empty bins would make PSI infinite; this floor is the usual convention (the Prometheus rules use it too).
+PSI_FLOOR = 1e-4
 BLANK = "(blank)"
 # The least rise in the share of new words that counts as drift, as Cohen's h (the difference of the two shares'
 # arcsines, where a share's noise is the same size whatever the share): 0.2, his "small" effect, is 1 % -> 4 %,
@@ -41,8 +41,8 @@ def binned_shares(values: np.ndarray, inner_edges: np.ndarray) -> np.ndarray:
 
 def psi(expected: np.ndarray, actual: np.ndarray) -> float:
     """Population stability index of two share vectors: < 0.1 stable, 0.1 to 0.2 moderate, >= 0.2 shifted."""
-    e = np.clip(expected, _FLOOR, None)
-    a = np.clip(actual, _FLOOR, None)
+    e = np.clip(expected, PSI_FLOOR, None)
+    a = np.clip(actual, PSI_FLOOR, None)
     return float(np.sum((a - e) * np.log(a / e)))
 
 

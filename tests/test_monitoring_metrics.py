@@ -148,6 +148,12 @@ def test_model_info_gauge_names_tag_runtime_and_accuracy(
     assert registry.get_sample_value("classifier_model_info", labels) == 1
 
 
+def test_test_accuracy_is_a_number_to_compare_live_accuracy_with(
+    metrics: PredictionMetrics, registry: CollectorRegistry
+) -> None:
+    assert registry.get_sample_value("classifier_model_test_accuracy") == make_card().metrics.accuracy
+
+
 @pytest.mark.parametrize(("status", "kind"), [(200, None), (404, "client"), (422, "validation"), (503, "internal")])
 def test_error_kind(status: int, kind: str | None) -> None:
     assert error_kind(status) == kind

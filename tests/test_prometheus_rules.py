@@ -42,6 +42,8 @@ def test_alert_unit_tests_pass() -> None:
     [
         ("> 0.01", "> 0.5"),  # the error-rate alert would no longer fire at 10% errors
         ("for: 30m", "for: 3h"),  # the low-confidence alert would fire too late for its test
+        ("- 0.05", "- 0.15"),  # live accuracy 0.8 against a test accuracy of 0.9 would no longer alert
+        (">= 500", ">= 100"),  # 340 outcomes, half of them wrong, would alert
     ],
 )
 def test_unit_tests_catch_a_changed_threshold(tmp_path: Path, find: str, replace: str) -> None:

@@ -60,12 +60,14 @@ def scrape_config_for(target: str, rules: Path = RULES) -> dict[str, Any]:
 
 
 @contextmanager
-def run_prometheus(target: str, workdir: Path, log: Path, timeout: float = 60) -> Iterator[Prometheus]:
-    """Start Prometheus scraping `target` (host:port); stop it when the block ends."""
+def run_prometheus(
+    target: str, workdir: Path, log: Path, timeout: float = 60, rules: Path = RULES
+) -> Iterator[Prometheus]:
+    """Start Prometheus scraping `target` (host:port) with these rules; stop it when the block ends."""
     binary = shutil.which("prometheus")
     assert binary, "prometheus is missing: `make test` installs Debian's prometheus package"
     config = workdir / "prometheus.yml"
-    config.write_text(yaml.safe_dump(scrape_config_for(target)))
+    config.write_text(yaml.safe_dump(scrape_config_for(target, rules)))
     port = free_port()
     with log.open("w") as log_file:
         process = subprocess.Popen(

@@ -7,6 +7,7 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -114,19 +115,52 @@ def churn_prometheus(
         yield server
 
 
+def report_outcomes(client: httpx.Client, outcomes: list[dict[str, object]], timeout: float = 10) -> None:
+    """POST /feedback until every outcome is matched: a prediction reaches its log file within about a second."""
+    deadline = time.monotonic() + timeout
+    while (reported := client.post("/feedback", json=outcomes).json())["unmatched"]:
+        assert time.monotonic() < deadline, reported
+        time.sleep(0.2)
+
+
 def test_every_dashboard_query_runs_on_real_data(served_churn_bento: Server, churn_prometheus: Prometheus) -> None:
     card = httpx.get(f"{served_churn_bento.url}/model").json()["card"]
     row = {k: v for k, v in card["examples"][0].items() if k != "label"}
     with httpx.Client(base_url=served_churn_bento.url) as client:
         for _ in range(3):
             assert client.post("/prediction", json={**row, "totalcharges": None}).status_code == 200
-            assert client.post("/predict_batch", json=[row, row]).status_code == 200
+            batch = client.post("/predict_batch", json=[row, row])
+            assert batch.status_code == 200
             assert client.post("/prediction", json={**row, "contract": "weekly"}).status_code == 400
+        # One outcome predicted right and one wrong, for the live accuracy and the confusion matrix.
+        predicted, request_id = batch.json()[0]["class"], batch.headers["X-Request-ID"]
+        other = next(c for c in card["class_names"] if c != predicted)
+        report_outcomes(
+            client,
+            [
+                {"request_id": request_id, "row": 0, "label": predicted},
+                {"request_id": request_id, "row": 1, "label": other},
+            ],
+        )
     time.sleep(5)  # two scrapes and a rule evaluation
     dashboard = json.loads(DASHBOARD.read_text())
     queries = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
-    assert len(queries) >= 14
+    assert len(queries) >= 17
     for query in queries:
-        # Grafana's own variable; a plain range stands in for it.
-        result = churn_prometheus.query(re.sub(r"\$__rate_interval", "1m", query))
+        result = churn_prometheus.query(_plain(query))
         assert result, f"no data for dashboard query {query}"
+    live, _test, _threshold = _panel(dashboard, "Live accuracy")
+    assert 0 <= churn_prometheus.value(_plain(live)) <= 1  # a number: not 0/0
+    (matrix,) = _panel(dashboard, "Live confusion matrix")
+    assert sum(float(s["value"][1]) for s in churn_prometheus.query(_plain(matrix))) >= 2
+
+
+def _plain(query: str) -> str:
+    """A dashboard query with a plain range for Grafana's own variables."""
+    return re.sub(r"\$__(rate_interval|range)", "1m", query)
+
+
+def _panel(dashboard: dict[str, Any], title: str) -> list[str]:
+    """The queries of the dashboard's panel whose title starts so."""
+    (panel,) = [p for p in dashboard["panels"] if p["title"].startswith(title)]
+    return [target["expr"] for target in panel["targets"]]
