@@ -12,8 +12,8 @@ The live side is what /metrics counts (monitoring/metrics.py), summed over every
 
 The reference side is the card's training sample (`card.reference`, the rows the batch drift check compares
 with) binned exactly as /metrics bins a request, and written into the file as constant series, one per
-feature and bin. A decile holds about a tenth of training, but not exactly: tied values (iris's petal width of
-0.2, whole numbers of months) put more in one decile and none in the next. Training's bins outside [min, max]
+feature and bin. A decile holds about a tenth of training, but not exactly: tied values (a measurement rounded
+to one value, whole numbers of months) put more in one decile and none in the next. Training's bins outside [min, max]
 are empty, like every bin training never filled; as in monitoring/stats.py, a share below PSI_FLOOR (1e-4),
 live or reference, counts as PSI_FLOOR, so an empty bin adds a finite term instead of an infinite one.
 
