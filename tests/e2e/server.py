@@ -27,6 +27,7 @@ class Server:
     url: str
     seconds_to_ready: float
     log: Path
+    home: Path  # its BENTOML_HOME: the prediction log is under prediction_logs/<model name>
 
 
 def private_home(shared: Path) -> Path:
@@ -78,7 +79,7 @@ def serve(
         )
         try:
             ready_after = _wait_ready(url, process, started, timeout, log)
-            yield Server(url, ready_after, log)
+            yield Server(url, ready_after, log, Path(env["BENTOML_HOME"]))
         finally:
             stop_group(process)
             if own_home is not None:

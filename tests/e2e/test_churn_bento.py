@@ -9,7 +9,11 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import subprocess
+import sys
 import time
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import bentoml
@@ -17,7 +21,10 @@ import httpx
 import pytest
 from gradio_client import Client
 from prometheus_client.parser import text_string_to_metric_families
+from sklearn.metrics import roc_auc_score
 
+from modelcard.card import read_card
+from tests.conftest import ROOT
 from tests.e2e.server import Server
 from tests.loops import run_async
 from tests.test_bad_input import Case, check_bad_request
@@ -206,6 +213,44 @@ def test_outcomes_reported_by_customer_id_in_csv_are_matched_and_counted(served_
     while outcome_count(url, pair) < before + 1:  # at least: a retry may have counted it once more
         assert time.monotonic() < deadline
         time.sleep(0.2)
+
+
+def test_the_quality_check_on_the_served_log_agrees_with_the_answers_and_fails_on_shifted_outcomes(
+    served_churn_bento: Server, churn_tag: str, tmp_path: Path
+) -> None:
+    """Done as a user would: 200 customers scored, their outcomes reported by customer_id, the check run on the log."""
+    url, card = served_churn_bento.url, read_card(Path(bentoml.models.get(churn_tag).path))
+    rows = [{**row, "customer_id": f"QC-{i:04d}"} for i, row in enumerate(card.reference[:200])]
+    start = datetime.now(UTC).isoformat()  # the window holds this test's predictions only
+    answers = httpx.post(f"{url}/predict_batch", json=[{k: v for k, v in r.items() if k != "label"} for r in rows])
+    truth = [row["label"] for row in rows]
+    predicted = [answer["class"] for answer in answers.json()]
+    p_yes = [answer["probabilities"]["yes"] for answer in answers.json()]
+    log_dir = served_churn_bento.home / "prediction_logs" / churn_tag.split(":")[0]
+    check = [sys.executable, "-m", "monitoring.quality", "--log-dir", str(log_dir), "--start", start,
+             "--min-outcomes", "100", "--report", str(tmp_path)]  # fmt: skip
+
+    def report(labels: list[str]) -> subprocess.CompletedProcess[str]:
+        export = "customer_id,label\n" + "".join(
+            f"{r['customer_id']},{label}\n" for r, label in zip(rows, labels, strict=True)
+        )
+        deadline = time.monotonic() + 10  # the batch reaches its log file within about a second
+        while httpx.post(f"{url}/feedback", content=export, headers={"content-type": "text/csv"}).json()[
+            "matched"
+        ] < len(rows):
+            assert time.monotonic() < deadline
+            time.sleep(0.3)
+        return subprocess.run(check, capture_output=True, text=True, cwd=ROOT, timeout=120)
+
+    held = report(truth)
+    assert held.returncode == 0, held.stdout + held.stderr
+    live = json.loads((tmp_path / "quality.json").read_text())["live"]
+    assert live["n_test"] == 200
+    assert live["accuracy"] == sum(p == t for p, t in zip(predicted, truth, strict=True)) / 200
+    assert live["roc_auc"] == pytest.approx(roc_auc_score([t == "yes" for t in truth], p_yes), abs=1e-9)
+    shifted = report(["no" if label == "yes" else "yes" for label in truth])  # the later outcome replaces it
+    assert shifted.returncode == 1, shifted.stdout + shifted.stderr
+    assert "MISSED" in shifted.stdout and (tmp_path / "quality.html").is_file()
 
 
 def outcome_count(url: str, labels: dict[str, str]) -> float:
