@@ -1,0 +1,160 @@
+"""The prediction log at rest: finished segments compacted into Parquet, read back by window with the live JSON."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from modelcard.card import FeatureKind, FeatureSpec
+from monitoring import logstore
+from monitoring.logstore import compact, convert, prediction_files, read_window
+from monitoring.predlog import PredictionLog
+from monitoring.retention import Retention, log_files, next_segment, to_delete
+from runtime.predictor import Prediction
+from tests.fakes import CHURN_ROW, make_churn_card, table_of, unused_feature
+
+CARD = make_churn_card()
+FEATURES = [*CARD.features, unused_feature("customer_id")]
+YES = Prediction("yes", 0.75, {"no": 0.25, "yes": 0.75})
+NOON = datetime(2026, 11, 20, 12, tzinfo=UTC)
+
+
+def _log(
+    directory: Path, rows: list[dict], compact_segments: bool, clock: list[float] | None = None, keep_days: float = 30
+) -> None:
+    """Log each row as one request (ids req-0, req-1, ...) through the real writer, then close it."""
+    stamps = list(clock or [])
+    log = PredictionLog(
+        directory,
+        "churn_clf:v1",
+        FEATURES,
+        compact=compact_segments,
+        retention=Retention(max_age_days=keep_days),
+        clock=lambda: stamps.pop(0) if stamps else NOON.timestamp(),
+    )
+    for i, row in enumerate(rows):
+        log.record(f"req-{i}", "api", table_of(FEATURES, [row]), [YES], 0.002)
+    log.close()
+
+
+def _rows(count: int) -> list[dict]:
+    return [{**CHURN_ROW, "tenure": i, "customer_id": 42 if i % 2 else "42"} for i in range(count)]
+
+
+def _read(directory: Path, columns: list[str], **window: datetime) -> dict[str, list]:
+    tables = list(read_window(directory, columns, features=FEATURES, **window))
+    return {c: [v for t in tables for v in t.column(c).to_pylist()] for c in ["time", *columns]}
+
+
+def test_a_finished_segment_becomes_parquet_with_the_same_rows_typed_by_the_card(tmp_path: Path) -> None:
+    _log(tmp_path, _rows(5), compact_segments=True)
+    (path,) = tmp_path.iterdir()
+    assert path.suffix == ".parquet" and path.name.startswith("predictions-2026-11-20-")
+    table = pq.read_table(path)
+    features = table.schema.field("features").type
+    assert str(features.field("tenure").type) == "int64"
+    assert str(features.field("monthlycharges").type) == "double"
+    assert str(features.field("seniorcitizen").type) == "bool"
+    assert str(features.field("contract").type).startswith("dictionary<values=string")
+    assert str(table.schema.field("time").type) == "timestamp[us, tz=UTC]"
+    rows = table.to_pylist()
+    assert [r["request_id"] for r in rows] == [f"req-{i}" for i in range(5)]
+    assert rows[1]["features"] == {**CHURN_ROW, "tenure": 1, "customer_id": "42"}  # 42 as its JSON text
+    assert rows[0]["features"]["customer_id"] == '"42"'  # the string "42", kept apart from the number
+    assert rows[0]["class"] == "yes" and rows[0]["probabilities"] == {"no": 0.25, "yes": 0.75}
+    assert rows[0]["time"] == NOON and rows[0]["row"] == 0 and rows[0]["source"] == "api"
+
+
+def test_without_compaction_the_segment_stays_json_and_reads_the_same(tmp_path: Path) -> None:
+    _log(tmp_path / "json", _rows(5), compact_segments=False)
+    _log(tmp_path / "parquet", _rows(5), compact_segments=True)
+    (path,) = (tmp_path / "json").iterdir()
+    assert path.suffix == ".jsonl"
+    columns = ["request_id", "class", "probabilities.yes", "features.tenure", "features.contract"]
+    assert _read(tmp_path / "json", columns) == _read(tmp_path / "parquet", columns)
+
+
+def test_a_torn_json_tail_is_left_out_of_the_parquet_file(tmp_path: Path) -> None:
+    _log(tmp_path, _rows(3), compact_segments=False)
+    (path,) = tmp_path.iterdir()
+    with path.open("ab") as file:
+        file.write(b'{"time":"2026-11-20T12:00:00+00:00","request_id":"torn","sou')
+    compact(path, FEATURES)
+    assert not path.exists()
+    assert pq.read_table(logstore.parquet_path(path)).column("request_id").to_pylist() == ["req-0", "req-1", "req-2"]
+
+
+def test_the_temporary_file_is_never_read_and_a_json_segment_with_its_parquet_is_read_once(tmp_path: Path) -> None:
+    _log(tmp_path, _rows(3), compact_segments=False)
+    (path,) = tmp_path.iterdir()
+    (tmp_path / f".{path.stem}.parquet.123.tmp").write_bytes(b"half a file")
+    assert prediction_files(tmp_path) == [path]
+    copy = path.read_bytes()
+    compact(path, FEATURES)
+    path.write_bytes(copy)  # as between the rename and the JSON's deletion
+    assert prediction_files(tmp_path) == [logstore.parquet_path(path)]
+    assert len(_read(tmp_path, ["request_id"])["request_id"]) == 3
+
+
+def test_a_window_is_read_across_parquet_and_live_json_segments(tmp_path: Path) -> None:
+    hour = 3600.0
+    _log(tmp_path, _rows(3), True, [NOON.timestamp() - 2 * hour, NOON.timestamp() - hour, NOON.timestamp()])
+    _log(tmp_path, _rows(2), False, [NOON.timestamp() + hour, NOON.timestamp() + 2 * hour])
+    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".jsonl", ".parquet"]
+    window = _read(
+        tmp_path,
+        ["request_id", "features.tenure"],
+        since=NOON - timedelta(hours=1),
+        until=NOON + 2 * timedelta(hours=1),
+    )
+    assert window["request_id"] == ["req-1", "req-2", "req-0"]
+    assert window["features.tenure"] == [1, 2, 0]
+    assert _read(tmp_path, ["features.no_such_feature"])["features.no_such_feature"] == [None] * 5
+
+
+def test_a_crashed_writers_finished_json_segment_is_compacted_by_the_next_writer(tmp_path: Path) -> None:
+    day_before = (NOON - timedelta(days=1)).timestamp()
+    _log(tmp_path, _rows(2), False, [day_before, day_before])
+    (left,) = tmp_path.iterdir()
+    _log(tmp_path, _rows(1), True)  # its first sweep finds yesterday's segment closed
+    assert not left.exists() and logstore.parquet_path(left).exists()
+
+
+def test_retention_counts_and_deletes_parquet_files_like_json_ones(tmp_path: Path) -> None:
+    old = (NOON - timedelta(days=40)).timestamp()
+    _log(tmp_path, _rows(2), True, [old, old], keep_days=100)
+    _log(tmp_path, _rows(2), False, keep_days=100)
+    files = log_files(tmp_path)
+    assert sorted(f.path.suffix for f in files) == [".jsonl", ".parquet"]
+    doomed, _ = to_delete(files, Retention(max_age_days=30), NOON)
+    assert [f.path.suffix for f in doomed] == [".parquet"]
+    (parquet,) = [f for f in files if f.path.suffix == ".parquet"]
+    day = parquet.day.strftime("%Y-%m-%d")
+    assert next_segment(tmp_path, day, parquet.writer) == parquet.segment + 1  # a compacted segment still counts
+
+
+def test_the_conversion_command_compacts_old_segments_by_each_models_card(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = (NOON - timedelta(days=2)).timestamp()
+    _log(tmp_path, _rows(4), False, [old] * 4)
+    (path,) = tmp_path.iterdir()
+    asked: list[str] = []
+
+    def card_of(tag: str) -> object:
+        asked.append(tag)
+        return type("Card", (), {"features": FEATURES})()
+
+    monkeypatch.setattr("monitoring.drift.load_card", card_of)
+    assert logstore.main(["convert", str(tmp_path)]) == 0
+    assert asked == ["churn_clf:v1"] and not path.exists()
+    assert pq.read_table(logstore.parquet_path(path)).num_rows == 4
+    assert convert(tmp_path) == 0  # nothing left to convert
+
+
+def test_every_kind_has_a_parquet_type() -> None:
+    specs = [FeatureSpec.model_construct(name=kind.value, kind=kind) for kind in FeatureKind]
+    assert {f.name for f in logstore.schema(specs, ["a"]).field("features").type} == {k.value for k in FeatureKind}
