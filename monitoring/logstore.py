@@ -49,6 +49,11 @@ _TYPES = {
 }
 
 
+def arrow_type(spec: FeatureSpec) -> pa.DataType:
+    """The Parquet (Arrow) type of a feature's column."""
+    return _TYPES[spec.kind]
+
+
 def schema(features: Sequence[FeatureSpec], classes: Sequence[str]) -> pa.Schema:
     """The Parquet schema of a log whose model reads these features and answers these classes."""
     fields = [
@@ -61,7 +66,7 @@ def schema(features: Sequence[FeatureSpec], classes: Sequence[str]) -> pa.Schema
         pa.field("class", _CATEGORY),
         pa.field("probability", pa.float32()),
         pa.field("probabilities", pa.struct([pa.field(c, pa.float32()) for c in classes])),
-        pa.field("features", pa.struct([pa.field(spec.name, _TYPES[spec.kind]) for spec in features])),
+        pa.field("features", pa.struct([pa.field(spec.name, arrow_type(spec)) for spec in features])),
     ]
     return pa.schema(fields)
 
