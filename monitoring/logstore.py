@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -66,7 +67,11 @@ def schema(features: Sequence[FeatureSpec], classes: Sequence[str]) -> pa.Schema
         pa.field("class", _CATEGORY),
         pa.field("probability", pa.float32()),
         pa.field("probabilities", pa.struct([pa.field(c, pa.float32()) for c in classes])),
-        pa.field("features", pa.struct([pa.field(spec.name, arrow_type(spec)) for spec in features])),
+        # Each input's kind in its field's metadata: an unused feature's JSON text is told from free text by it.
+        pa.field(
+            "features",
+            pa.struct([pa.field(s.name, arrow_type(s), metadata={"kind": s.kind.value}) for s in features]),
+        ),
     ]
     return pa.schema(fields)
 
@@ -379,3 +384,77 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def request_starts(path: Path) -> tuple[list[str], np.ndarray]:
+    """A Parquet file's requests: each one's id and the file row it starts at (its rows follow it)."""
+    table = pq.read_table(path, columns=["request_id", "row"])
+    starts = np.flatnonzero(table.column("row").to_numpy() == 0)
+    return pc.take(table.column("request_id"), pa.array(starts)).to_pylist(), starts
+
+
+def key_values(path: Path, name: str) -> tuple[list[Any], np.ndarray]:
+    """One input's values in every row of a Parquet file (decoded from JSON for an unused one), and the rows' `row`."""
+    file = pq.ParquetFile(path)
+    features = file.schema_arrow.field("features").type
+    if features.get_field_index(name) < 0:
+        return [], np.empty(0, np.int64)
+    table = file.read(columns=[f"features.{name}", "row"])
+    values = pc.struct_field(table.column("features"), name).to_pylist()
+    if _is_unused(features.field(name)):
+        values = [None if v is None else json.loads(v) for v in values]
+    return values, table.column("row").to_numpy()
+
+
+def _is_unused(field: pa.Field) -> bool:
+    return (field.metadata or {}).get(b"kind") == FeatureKind.UNUSED.value.encode()
+
+
+def requests_at(path: Path, starts: Sequence[int]) -> list[tuple[int, dict[str, Any]]]:
+    """The requests starting at these file rows of a Parquet file, each shaped as its JSON line was."""
+    file = pq.ParquetFile(path)
+    bounds = np.cumsum([0] + [file.metadata.row_group(g).num_rows for g in range(file.num_row_groups)])
+    # A request (at most a batch's rows) lies in its first row's group and perhaps the next one.
+    first = {int(np.searchsorted(bounds, start, "right")) - 1 for start in starts}
+    groups = sorted({g for f in first for g in (f, f + 1) if 0 <= g < file.num_row_groups})
+    if not groups:
+        return []
+    table = file.read_row_groups(groups)
+    offset = np.concatenate([np.arange(bounds[g], bounds[g + 1]) for g in groups])
+    rows = table.column("row").to_numpy()
+    found = []
+    for start in starts:
+        at = int(np.searchsorted(offset, start))
+        if at >= len(offset) or offset[at] != start or rows[at] != 0:
+            continue
+        end = at + 1
+        while end < len(rows) and rows[end] == end - at:
+            end += 1
+        found.append((start, _as_line(table.slice(at, end - at))))
+    return found
+
+
+def _as_line(rows: pa.Table) -> dict[str, Any]:
+    """One request's rows of a Parquet file as the JSON line the log wrote for it."""
+    first = rows.slice(0, 1).to_pylist()[0]
+    inputs = rows.schema.field("features").type
+    unused = {f.name for f in inputs if _is_unused(f)}
+    features = {
+        f.name: [json.loads(v) if f.name in unused and v is not None else v for v in column]
+        for f, column in zip(
+            inputs, (pc.struct_field(rows.column("features"), f.name).to_pylist() for f in inputs), strict=True
+        )
+    }
+    every = rows.column("probabilities")
+    return {
+        "time": first["time"].isoformat(),
+        "request_id": first["request_id"],
+        "source": first["source"],
+        "model": first["model"],
+        "latency_ms": first["latency_ms"],
+        "rows": rows.num_rows,
+        "features": features,
+        "class": rows.column("class").to_pylist(),
+        "probability": rows.column("probability").to_pylist(),
+        "probabilities": {f.name: pc.struct_field(every, f.name).to_pylist() for f in every.type},
+    }

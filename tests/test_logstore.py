@@ -11,6 +11,7 @@ import pytest
 from modelcard.card import FeatureKind, FeatureSpec
 from monitoring import logstore
 from monitoring.logstore import compact, convert, prediction_files, read_window
+from monitoring.outcomes import Outcome, PredictionIndex
 from monitoring.predlog import PredictionLog
 from monitoring.retention import Retention, log_files, next_segment, to_delete
 from runtime.predictor import Prediction
@@ -158,3 +159,18 @@ def test_the_conversion_command_compacts_old_segments_by_each_models_card(
 def test_every_kind_has_a_parquet_type() -> None:
     specs = [FeatureSpec.model_construct(name=kind.value, kind=kind) for kind in FeatureKind]
     assert {f.name for f in logstore.schema(specs, ["a"]).field("features").type} == {k.value for k in FeatureKind}
+
+
+def test_an_unused_key_column_in_parquet_is_matched_by_its_logged_value(tmp_path: Path) -> None:
+    _log(tmp_path, [{**CHURN_ROW, "customer_id": f"c-{i}"} for i in range(3)] + [{**CHURN_ROW, "customer_id": 7}], True)
+    index = PredictionIndex(tmp_path)
+    by_text, by_number, unknown = index.find_keys(
+        [
+            Outcome(None, 0, "yes", {"customer_id": "c-1"}),
+            Outcome(None, 0, "yes", {"customer_id": "7"}),
+            Outcome(None, 0, "yes", {"customer_id": "c-9"}),
+        ]
+    )
+    assert by_text is not None and by_text.request_id == "req-1"
+    assert by_number is not None and by_number.request_id == "req-3" and by_number.class_name == "yes"
+    assert unknown is None
