@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import mmap
 import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.json as pj
 import pyarrow.parquet as pq
 from pydantic_core import from_json
 
@@ -109,7 +111,7 @@ class _Columns:
         fixed["probability"] += probabilities
         for name, column in zip(self.inputs, columns, strict=True):
             if name in self._unused:
-                column = [None if v is None else json.dumps(v) for v in column]
+                column = [None if v is None else json.dumps(v, ensure_ascii=False) for v in column]
             self.inputs[name] += column
         for c in self.classes:
             self.every[c] += every.get(c) or [None] * count
@@ -136,7 +138,103 @@ def _struct(children: list[pa.Array], kind: pa.StructType, rows: int) -> pa.Arra
 def json_batches(
     path: Path, features: Sequence[FeatureSpec], classes: Sequence[str], rows: int = ROW_GROUP_ROWS
 ) -> Iterator[pa.RecordBatch]:
-    """A JSON-lines segment's requests as record batches of about `rows` rows; unreadable lines are skipped."""
+    """A JSON-lines segment's requests as record batches of about `rows` rows; unreadable lines are skipped.
+
+    Arrow's JSON reader parses the segment's whole lines in C++, several times faster than line by line in
+    Python (docs/monitoring.md#compaction); a segment it refuses (a torn line inside it, a line of another
+    shape, an unused feature whose values it cannot write back as their JSON text) is read line by line.
+    """
+    try:
+        table = _arrow_json(path, features, classes)
+    except pa.ArrowInvalid:
+        yield from _python_json(path, features, classes, rows)
+    else:
+        yield from table.to_batches(max_chunksize=rows)
+
+
+def _as_list(kind: pa.DataType) -> pa.DataType:
+    """The type of a JSON line's column of values of this type (Arrow's JSON reader makes no dictionaries)."""
+    return pa.list_(kind.value_type if pa.types.is_dictionary(kind) else kind)
+
+
+def _arrow_json(path: Path, features: Sequence[FeatureSpec], classes: Sequence[str]) -> pa.Table:
+    """A segment's whole lines parsed by Arrow and unnested to one row per predicted row, typed as `schema`."""
+    target = schema(features, classes)
+    typed = [spec for spec in features if spec.kind is not FeatureKind.UNUSED]
+    lines = pa.schema(
+        [
+            pa.field("time", pa.timestamp("us", tz="UTC")),
+            *(pa.field(name, pa.string()) for name in ("request_id", "source", "model")),
+            pa.field("latency_ms", pa.float64()),
+            pa.field("class", pa.list_(pa.string())),
+            pa.field("probability", pa.list_(pa.float64())),
+            pa.field("probabilities", pa.struct([pa.field(c, pa.list_(pa.float64())) for c in classes])),
+            pa.field("features", pa.struct([pa.field(s.name, _as_list(arrow_type(s))) for s in typed])),
+        ]
+    )
+    # An unused feature's values are any JSON scalars: Arrow infers their type, _json_text writes them back.
+    options = pj.ParseOptions(explicit_schema=lines, unexpected_field_behavior="infer")
+    parsed = lines.empty_table()
+    with path.open("rb") as file:
+        if os.fstat(file.fileno()).st_size:
+            with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                cut = data.rfind(b"\n") + 1  # a torn last line is left out, as the index leaves it
+                if cut:
+                    whole = pa.py_buffer(data).slice(0, cut)
+                    try:
+                        parsed = pj.read_json(pa.BufferReader(whole), parse_options=options)
+                    finally:
+                        whole = None  # the map cannot close while Arrow holds a view of it
+    classes_column = parsed.column("class").combine_chunks()
+    parents = pc.list_parent_indices(classes_column)
+    starts = np.asarray(classes_column.offsets)[:-1]
+    columns: list[pa.Array] = [pc.take(parsed.column(name), parents) for name in ("time", "request_id")]
+    columns.append(pa.array(np.arange(len(parents)) - starts[np.asarray(parents)], pa.int32()))
+    columns += [pc.take(parsed.column(name), parents) for name in ("source", "model", "latency_ms")]
+    columns += [pc.list_flatten(classes_column), pc.list_flatten(parsed.column("probability"))]
+    for top in ("probabilities", "features"):
+        struct = parsed.column(top)
+        present = {f.name for f in struct.type}
+        children = [
+            pc.list_flatten(pc.struct_field(struct, f.name)) if f.name in present else pa.nulls(len(parents))
+            for f in target.field(top).type
+        ]
+        if top == "features":
+            children = [
+                _json_text(c) if s.kind is FeatureKind.UNUSED else c for s, c in zip(features, children, strict=True)
+            ]
+        if any(len(child) != len(parents) for child in children):
+            raise pa.ArrowInvalid("a line's columns are not as long as its rows")
+        arrays = [pa.chunked_array(c).combine_chunks() if isinstance(c, pa.ChunkedArray) else c for c in children]
+        names = [f.name for f in target.field(top).type]
+        columns.append(
+            pa.StructArray.from_arrays(arrays, names=names)
+            if names
+            else pa.array([{}] * len(parents), target.field(top).type)
+        )
+    if any(len(column) != len(parents) for column in columns):
+        raise pa.ArrowInvalid("a line's columns are not as long as its rows")
+    return pa.table(columns, names=target.names).cast(target)
+
+
+def _json_text(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Values Arrow parsed from JSON as their JSON text again; ArrowInvalid where it could differ from json.dumps."""
+    kind = values.type
+    if pa.types.is_null(kind):
+        return pa.nulls(len(values), pa.string())
+    if pa.types.is_integer(kind):
+        return pc.cast(values, pa.string())
+    if pa.types.is_boolean(kind):
+        return pc.if_else(values, "true", "false")
+    if pa.types.is_string(kind) and not pc.any(pc.match_substring_regex(values, r'["\\\x00-\x1f]')).as_py():
+        return pc.binary_join_element_wise('"', values, '"', "")
+    raise pa.ArrowInvalid(f"cannot write {kind} values back as their JSON text")
+
+
+def _python_json(
+    path: Path, features: Sequence[FeatureSpec], classes: Sequence[str], rows: int
+) -> Iterator[pa.RecordBatch]:
+    """A segment read line by line: any line that does not parse is skipped with a warning."""
     columns, skipped = _Columns(features, classes), 0
     with path.open("rb") as lines:
         for line in lines:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -174,3 +175,33 @@ def test_an_unused_key_column_in_parquet_is_matched_by_its_logged_value(tmp_path
     assert by_text is not None and by_text.request_id == "req-1"
     assert by_number is not None and by_number.request_id == "req-3" and by_number.class_name == "yes"
     assert unknown is None
+
+
+def test_arrows_reader_and_the_line_by_line_one_give_the_same_batches(tmp_path: Path) -> None:
+    stamps = [NOON.timestamp() + i for i in range(4)]
+    log = PredictionLog(tmp_path, "churn_clf:v1", FEATURES, clock=lambda: stamps.pop(0) if stamps else 0.0)
+    log.record("one", "api", table_of(FEATURES, [{**CHURN_ROW, "customer_id": "c-é"}]), [YES], 0.002)
+    rows = [
+        {**CHURN_ROW, "tenure": 3, "totalcharges": 99.5, "customer_id": None},
+        {**CHURN_ROW, "contract": "two_year"},
+    ]
+    log.record("batch", "batch", table_of(FEATURES, rows), [YES, YES], 0.003)
+    log.close()
+    (path,) = tmp_path.iterdir()
+    with path.open("ab") as file:
+        file.write(b'{"time":"2026-11-20T12:00:09+00:00","request_id":"torn","sou')
+    fast = logstore._arrow_json(path, FEATURES, CARD.class_names)
+    slow = pa.Table.from_batches(list(logstore._python_json(path, FEATURES, CARD.class_names, 100)))
+    assert fast.to_pylist() == slow.to_pylist()
+    assert fast.schema == slow.schema == logstore.schema(FEATURES, CARD.class_names)
+    assert fast.column("row").to_pylist() == [0, 0, 1] and fast.column("request_id").to_pylist()[1:] == ["batch"] * 2
+    assert fast.to_pylist()[0]["features"]["customer_id"] == '"c-é"'
+
+
+def test_values_arrow_cannot_write_back_as_their_json_text_are_read_line_by_line(tmp_path: Path) -> None:
+    _log(tmp_path, _rows(4), compact_segments=False)  # customer_id 42 and "42": Arrow would make both one type
+    (path,) = tmp_path.iterdir()
+    with pytest.raises(pa.ArrowInvalid):
+        logstore._arrow_json(path, FEATURES, CARD.class_names)
+    batches = list(logstore.json_batches(path, FEATURES, CARD.class_names))
+    assert [r["features"]["customer_id"] for b in batches for r in b.to_pylist()] == ['"42"', "42", '"42"', "42"]
