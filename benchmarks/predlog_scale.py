@@ -150,17 +150,26 @@ def say(line: str) -> None:
     sys.stdout.flush()
 
 
+# Run by a small interpreter of its own: a child forked from this large process would count the pages it
+# shared with it before exec in its peak RSS.
+_MEASURE = """
+import os, subprocess, sys, time
+started = time.perf_counter()
+child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+error = child.stderr.read().decode()
+_, status, usage = os.wait4(child.pid, 0)
+print(time.perf_counter() - started, os.waitstatus_to_exitcode(status), usage.ru_maxrss)
+sys.stderr.write(error[-2000:])
+"""
+
+
 def run_check(command: list[str], env: dict[str, str]) -> Checked:
-    """Run one check in a child process: its wall time, peak RSS (from wait4, this child's alone) and status."""
-    started = time.perf_counter()
-    child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(child.pid, 0)
-    wall = time.perf_counter() - started
-    code = os.waitstatus_to_exitcode(status)
-    if code not in (0, 1):
-        error = child.stderr.read().decode() if child.stderr else ""
-        raise RuntimeError(f"{' '.join(command)} exited {code}: {error[-2000:]}")
-    return Checked(wall, usage.ru_maxrss / 1024, code)
+    """Run one check in a child process: its wall time, peak RSS (wait4's, this child's alone) and status."""
+    done = subprocess.run([PYTHON, "-c", _MEASURE, *command], env=env, capture_output=True, text=True, check=True)
+    wall, code, peak_kb = done.stdout.split()
+    if int(code) not in (0, 1):
+        raise RuntimeError(f"{' '.join(command)} exited {code}: {done.stderr}")
+    return Checked(float(wall), int(peak_kb) / 1024, int(code))
 
 
 def check_commands(log_dir: Path, tag: str, before: Path) -> dict[str, list[str]]:

@@ -20,6 +20,7 @@ import logging
 import mmap
 import os
 import sys
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -400,13 +401,76 @@ def _parquet_batches(
 
 def _group_in_window(file: pq.ParquetFile, group: int, since: datetime | None, until: datetime | None) -> bool:
     """False when a row group's time statistics put it wholly outside the window."""
+    low, high = _min_max(file, group, "time")
+    return low is None or ((since is None or high >= since) and (until is None or low < until))
+
+
+def _min_max(file: pq.ParquetFile, group: int, name: str) -> tuple[Any, Any]:
+    """A row group's smallest and largest value of a column, from its statistics; (None, None) without them."""
     meta = file.metadata.row_group(group)
     for i in range(meta.num_columns):
         column = meta.column(i)
-        if column.path_in_schema == "time" and column.statistics is not None and column.statistics.has_min_max:
-            low, high = column.statistics.min, column.statistics.max
-            return (since is None or high >= since) and (until is None or low < until)
-    return True
+        if column.path_in_schema == name and column.statistics is not None and column.statistics.has_min_max:
+            return column.statistics.min, column.statistics.max
+    return None, None
+
+
+def models_in_window(
+    directory: Path, since: datetime | None, until: datetime | None, sources: Sequence[str] | None = None
+) -> tuple[Counter[str], str | None]:
+    """Rows per model in the window (of these sources; all when None), and the model of its newest row.
+
+    A Parquet row group wholly inside the window, of one model, is counted from its statistics, unread.
+    """
+    by_model: Counter[str] = Counter()
+    newest: tuple[datetime, str] | None = None
+    for path in prediction_files(directory):
+        if not may_hold(path, since, until):
+            continue
+        try:
+            for stamp, model, counts in _model_counts(path, since, until, sources):
+                by_model.update(counts)
+                if newest is None or stamp >= newest[0]:
+                    newest = (stamp, model)
+        except FileNotFoundError:
+            continue  # deleted by retention, or compacted, meanwhile
+    return by_model, None if newest is None else newest[1]
+
+
+def _model_counts(
+    path: Path, since: datetime | None, until: datetime | None, sources: Sequence[str] | None
+) -> Iterator[tuple[datetime, str, Counter[str]]]:
+    """Per part of one file: its newest row's time and model, and its rows per model in the window."""
+    parts: Iterable[pa.Table]
+    if path.suffix == ".parquet":
+        file = pq.ParquetFile(path)
+        parts = []
+        for group in range(file.num_row_groups):
+            low, high = _min_max(file, group, "time")
+            first, last = _min_max(file, group, "model")
+            whole = low is not None and (since is None or low >= since) and (until is None or high < until)
+            if whole and first is not None and first == last and not sources:
+                yield high, str(first), Counter({str(first): file.metadata.row_group(group).num_rows})
+            elif _group_in_window(file, group, since, until):
+                parts.append(_in_window(file.read_row_group(group, columns=["time", "model", "source"]), since, until))
+    else:
+        parts = (
+            _in_window(_project(pa.Table.from_batches([b]), ["model", "source"]), since, until)
+            for b in json_batches(path, (), ())
+        )
+    for part in parts:
+        if sources:
+            part = part.filter(pc.is_in(pc.cast(part.column("source"), pa.string()), value_set=pa.array(list(sources))))
+        if part.num_rows:
+            last = int(np.argmax(part.column("time").to_numpy()))
+            counts = Counter(dict(zip(*_value_counts(part.column("model")), strict=True)))
+            yield part.column("time")[last].as_py(), str(part.column("model")[last].as_py()), counts
+
+
+def _value_counts(column: pa.ChunkedArray) -> tuple[list[str], list[int]]:
+    """A column's distinct values as text and how often each occurs."""
+    counted = pc.value_counts(pc.cast(column, pa.string())).to_pylist()
+    return [str(pair["values"]) for pair in counted], [pair["counts"] for pair in counted]
 
 
 def _project(table: pa.Table, columns: Sequence[str]) -> pa.Table:
@@ -430,6 +494,11 @@ def _project(table: pa.Table, columns: Sequence[str]) -> pa.Table:
 def _in_window(table: pa.Table, since: datetime | None, until: datetime | None) -> pa.Table:
     """The table's rows with since <= time < until."""
     time = table.column("time")
+    if not table.num_rows:
+        return table
+    low, high = pc.min_max(time).values()
+    if (since is None or low.as_py() >= since) and (until is None or high.as_py() < until):
+        return table  # wholly inside: nothing to copy
     keep = None
     if since is not None:
         keep = pc.greater_equal(time, pa.scalar(since, time.type))

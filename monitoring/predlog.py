@@ -27,15 +27,17 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from pydantic_core import to_json
 
 from modelcard.card import FeatureSpec
 from monitoring.retention import Retention, log_files, next_segment, to_delete
 from runtime import DEFAULT_MODEL_TAG
-from runtime.predictor import Prediction
 from runtime.table import FeatureTable, json_values
+
+if TYPE_CHECKING:  # the checks import this module to read the log: not onnxruntime and BentoML with it
+    from runtime.predictor import Prediction
 
 logger = logging.getLogger(__name__)
 
