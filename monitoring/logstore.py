@@ -141,7 +141,7 @@ def json_batches(
 ) -> Iterator[pa.RecordBatch]:
     """A JSON-lines segment's requests as record batches of about `rows` rows; unreadable lines are skipped.
 
-    Arrow's JSON reader parses the segment's whole lines in C++, several times faster than line by line in
+    Arrow's JSON reader parses the segment's whole lines in C++, about 2.5 times faster than line by line in
     Python (docs/monitoring.md#compaction); a segment it refuses (a torn line inside it, a line of another
     shape, an unused feature whose values it cannot write back as their JSON text) is read line by line.
     """

@@ -3,8 +3,8 @@
 Categories, booleans and the predicted classes are counted exactly; numbers are counted in the bins PSI uses.
 The KS test, the report's histograms and the text's new-word share use a uniform sample of at most
 SAMPLE_ROWS rows (bottom-k of random keys): a window that fits in it is tested on all of its rows, as
-before, and a larger one keeps the test's power where it matters, since KS on millions of rows calls
-differences of a thousandth significant (docs/monitoring.md#drift-at-scale).
+before. A larger one loses next to no power: the other side is the card's reference of at most 1,000 rows,
+which bounds the test's effective size (docs/monitoring.md#drift-at-scale).
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ def category_counts(spec: FeatureSpec, column: pa.ChunkedArray | pa.Array) -> Co
 def _dictionary_counts(chunk: pa.DictionaryArray) -> tuple[list[object], np.ndarray]:
     """A dictionary column's values (None last, for blanks) and their counts: its indices counted by bincount.
 
-    Ten times faster than hashing the values again (value_counts): 0.2 s instead of 1.9 s for 13 columns of 10 M.
+    Faster than hashing the values again (value_counts): 0.6 s instead of 2.1 s for 13 columns of 10 M rows.
     """
     size = len(chunk.dictionary)
     indices = pc.fill_null(chunk.indices, size) if chunk.null_count else chunk.indices

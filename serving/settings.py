@@ -38,7 +38,7 @@ class Settings:
     prediction_log_max_age_days: float = 30.0
     prediction_log_max_mib: float = 1024.0
     # "jsonl": the log's segments stay JSON lines; "parquet": each finished segment is compacted into Parquet in
-    # the log's writer thread, ~10x smaller and read by the checks column by column (docs/monitoring.md).
+    # the log's writer thread, ~20x smaller and read by the checks column by column (docs/monitoring.md#compaction).
     prediction_log_format: str = "jsonl"
     # "text" (BentoML's format) or "json" (one object per line, with the request id).
     log_format: str = "text"
