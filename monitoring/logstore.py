@@ -625,3 +625,17 @@ def _as_line(rows: pa.Table) -> dict[str, Any]:
         "probability": rows.column("probability").to_pylist(),
         "probabilities": {f.name: pc.struct_field(every, f.name).to_pylist() for f in every.type},
     }
+
+
+def parquet_records(path: Path, since: datetime | None, until: datetime | None) -> list[dict[str, Any]]:
+    """A Parquet file's rows in the window as predlog.read_records gives them (time as ISO text, as logged)."""
+    table = _in_window(pq.read_table(path), since, until)
+    unused = {f.name for f in table.schema.field("features").type if _is_unused(f)}
+    records = table.to_pylist()
+    for record in records:
+        record["time"] = record["time"].isoformat()
+        record["features"] = {
+            name: json.loads(value) if name in unused and value is not None else value
+            for name, value in record["features"].items()
+        }
+    return records

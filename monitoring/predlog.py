@@ -508,13 +508,21 @@ def rows_of(line: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 
 def read_records(directory: Path, since: datetime | None = None, until: datetime | None = None) -> list[dict[str, Any]]:
-    """Every logged row with since <= time < until, oldest first; unreadable lines are skipped with a warning."""
+    """Every logged row with since <= time < until, oldest first; unreadable lines are skipped with a warning.
+
+    Compacted segments are read from their Parquet files (monitoring/logstore.py), the others as JSON lines.
+    """
     import json
+
+    from monitoring.logstore import parquet_records, prediction_files
 
     records: list[dict[str, Any]] = []
     skipped = 0
-    for path in sorted(directory.glob(FILE_PATTERN)):
+    for path in prediction_files(directory) if directory.is_dir() else []:
         if not file_may_hold(path, since, until):
+            continue
+        if path.suffix == ".parquet":
+            records.extend(parquet_records(path, since, until))
             continue
         with path.open("rb") as lines:
             for line in lines:

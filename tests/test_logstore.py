@@ -13,7 +13,7 @@ from modelcard.card import FeatureKind, FeatureSpec
 from monitoring import logstore
 from monitoring.logstore import compact, convert, prediction_files, read_window
 from monitoring.outcomes import Outcome, PredictionIndex
-from monitoring.predlog import PredictionLog
+from monitoring.predlog import PredictionLog, read_records
 from monitoring.retention import Retention, log_files, next_segment, to_delete
 from runtime.predictor import Prediction
 from tests.fakes import CHURN_ROW, make_churn_card, table_of, unused_feature
@@ -205,3 +205,15 @@ def test_values_arrow_cannot_write_back_as_their_json_text_are_read_line_by_line
         logstore._arrow_json(path, FEATURES, CARD.class_names)
     batches = list(logstore.json_batches(path, FEATURES, CARD.class_names))
     assert [r["features"]["customer_id"] for b in batches for r in b.to_pylist()] == ['"42"', "42", '"42"', "42"]
+
+
+def test_read_records_gives_compacted_rows_as_it_gives_json_ones(tmp_path: Path) -> None:
+    _log(tmp_path / "json", _rows(3), compact_segments=False)
+    _log(tmp_path / "parquet", _rows(3), compact_segments=True)
+    from_json, from_parquet = read_records(tmp_path / "json"), read_records(tmp_path / "parquet")
+    assert [r["features"] for r in from_parquet] == [r["features"] for r in from_json]
+    assert [(r["time"], r["request_id"], r["row"], r["class"]) for r in from_parquet] == [
+        (r["time"], r["request_id"], r["row"], r["class"]) for r in from_json
+    ]
+    assert from_parquet[0]["probabilities"] == {"no": 0.25, "yes": 0.75}
+    assert read_records(tmp_path / "parquet", since=NOON + timedelta(seconds=1)) == []
