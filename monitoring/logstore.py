@@ -183,7 +183,9 @@ def _arrow_json(path: Path, features: Sequence[FeatureSpec], classes: Sequence[s
                 if cut:
                     whole = pa.py_buffer(data).slice(0, cut)
                     try:
-                        parsed = pj.read_json(pa.BufferReader(whole), parse_options=options)
+                        # One thread: in a service worker the requests' threads need the other cores.
+                        reading = pj.ReadOptions(use_threads=False)
+                        parsed = pj.read_json(pa.BufferReader(whole), read_options=reading, parse_options=options)
                     finally:
                         whole = None  # the map cannot close while Arrow holds a view of it
     classes_column = parsed.column("class").combine_chunks()
