@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 
 from modelcard.card import FeatureKind, FeatureSpec, ModelCard, read_card
 from modelcard.text import unseen_words
-from monitoring import logstore
+from monitoring import logread, logstore
 from monitoring.predlog import default_prediction_log
 from monitoring.report import DriftResult, table, write_report
 from monitoring.stats import FeatureDrift, new_word_drift, numeric_drift
@@ -116,7 +116,7 @@ def _reference_values(spec: FeatureSpec, card: ModelCard) -> np.ndarray:
 
 
 def column(spec: FeatureSpec) -> str:
-    """The name a feature's column is read by (monitoring/logstore.py)."""
+    """The name a feature's column is read by (monitoring/logread.py)."""
     return f"features.{spec.name}"
 
 
@@ -240,7 +240,7 @@ def _kept(table: pa.Table, sources: Sequence[str] | None, model: str | None = No
 
 def run(args: argparse.Namespace) -> int:
     """Read the window's columns batch by batch, check them, print and write the report; return the exit status."""
-    by_model, newest = logstore.models_in_window(args.log_dir, args.start, args.end, args.source)
+    by_model, newest = logread.models_in_window(args.log_dir, args.start, args.end, args.source)
     if newest is None:
         raise CannotCheck(f"no predictions logged in {args.log_dir} from {args.start} to {args.end}")
     model = args.model or newest
@@ -250,7 +250,7 @@ def run(args: argparse.Namespace) -> int:
         raise CannotCheck(f"only {by_model[model]} rows of {model} in the window; at least {args.min_rows} are needed")
     card = load_card(model)
     columns = ["model", "source", "class", *(column(s) for s in card.features if s.kind is not FeatureKind.UNUSED)]
-    tables = logstore.read_window(args.log_dir, columns, args.start, args.end, card.features)
+    tables = logread.read_window(args.log_dir, columns, args.start, args.end, card.features)
     result, reference, live = check_window((_kept(t, args.source, model) for t in tables), card, model, args)
     sys.stdout.write(table(result))
     if args.report is not None:

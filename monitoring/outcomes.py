@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from pydantic_core import from_json, to_json
 
-from monitoring import logstore
+from monitoring import logread
 from monitoring.predlog import LINE_START, LineLog, file_may_hold
 
 logger = logging.getLogger(__name__)
@@ -237,7 +237,7 @@ class _IndexedFile:
 
     def _add_parquet(self, path: Path, size: int) -> None:
         """Index a Parquet file's requests by the row each starts at (hashed as the JSON line holds the id)."""
-        request_ids, first_rows = logstore.request_starts(path)
+        request_ids, first_rows = logread.request_starts(path)
         hashed = np.array([hash(to_json(request_id)[1:-1]) for request_id in request_ids], np.int64)
         order = np.argsort(hashed, kind="stable")
         self.hashes, self.offsets, self.end = hashed[order], first_rows.astype(np.int64)[order], size
@@ -295,7 +295,7 @@ class _KeyColumn:
 
     def _add_parquet(self, path: Path, name: str, end: int) -> None:
         """Index a Parquet file's values of the column; a row's offset is the file row its request starts at."""
-        key_values, within = logstore.key_values(path, name)
+        key_values, within = logread.key_values(path, name)
         hashed, starts, numbers = [], [], []
         for at, (value, row) in enumerate(zip(key_values, within.tolist(), strict=True)):
             if value is not None:
@@ -406,7 +406,7 @@ class PredictionIndex:
     def _refresh(self) -> None:
         """Index new files and appended bytes; forget deleted files; index a shrunk or replaced file anew."""
         seen = set()
-        for path in logstore.prediction_files(self.log_dir) if self.log_dir.is_dir() else []:
+        for path in logread.prediction_files(self.log_dir) if self.log_dir.is_dir() else []:
             try:
                 status = path.stat()
             except OSError:
@@ -437,7 +437,7 @@ def _offsets_and_lines(path: Path, offsets: list[int]) -> tuple[list[int], list[
     kept, lines = [], []
     if path.suffix == ".parquet":
         try:
-            found = logstore.requests_at(path, offsets)
+            found = logread.requests_at(path, offsets)
         except OSError:
             return [], []  # deleted since the refresh
         return [offset for offset, _ in found], [line for _, line in found]

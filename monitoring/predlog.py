@@ -510,11 +510,11 @@ def rows_of(line: dict[str, Any]) -> Iterator[dict[str, Any]]:
 def read_records(directory: Path, since: datetime | None = None, until: datetime | None = None) -> list[dict[str, Any]]:
     """Every logged row with since <= time < until, oldest first; unreadable lines are skipped with a warning.
 
-    Compacted segments are read from their Parquet files (monitoring/logstore.py), the others as JSON lines.
+    Compacted segments are read from their Parquet files (monitoring/logread.py), the others as JSON lines.
     """
     import json
 
-    from monitoring.logstore import parquet_records, prediction_files
+    from monitoring.logread import parquet_records, prediction_files
 
     records: list[dict[str, Any]] = []
     skipped = 0

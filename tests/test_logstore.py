@@ -11,7 +11,8 @@ import pytest
 
 from modelcard.card import FeatureKind, FeatureSpec
 from monitoring import logstore
-from monitoring.logstore import compact, convert, prediction_files, read_window
+from monitoring.logread import prediction_files, read_window
+from monitoring.logstore import compact, convert
 from monitoring.outcomes import Outcome, PredictionIndex
 from monitoring.predlog import PredictionLog, read_records
 from monitoring.retention import Retention, log_files, next_segment, to_delete
