@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 
 from modelcard.card import FeatureKind, FeatureSpec
 from monitoring import logstore
-from monitoring.logread import prediction_files, read_window
+from monitoring.logread import models_in_window, prediction_files, read_window
 from monitoring.logstore import compact, convert
 from monitoring.outcomes import Outcome, PredictionIndex
 from monitoring.predlog import PredictionLog, read_records
@@ -218,3 +219,15 @@ def test_read_records_gives_compacted_rows_as_it_gives_json_ones(tmp_path: Path)
     ]
     assert from_parquet[0]["probabilities"] == {"no": 0.25, "yes": 0.75}
     assert read_records(tmp_path / "parquet", since=NOON + timedelta(seconds=1)) == []
+
+
+def test_rows_per_model_come_from_statistics_or_rows_as_the_window_and_sources_ask(tmp_path: Path) -> None:
+    hour = 3600.0
+    _log(tmp_path, _rows(3), True, [NOON.timestamp() - 2 * hour, NOON.timestamp() - hour, NOON.timestamp()])
+    log = PredictionLog(tmp_path, "churn_clf:v2", FEATURES, compact=True, clock=lambda: NOON.timestamp() + hour)
+    log.record("other", "ui", table_of(FEATURES, [CHURN_ROW]), [YES], 0.002)
+    log.close()
+    assert models_in_window(tmp_path, None, None) == (Counter({"churn_clf:v1": 3, "churn_clf:v2": 1}), "churn_clf:v2")
+    part = models_in_window(tmp_path, NOON - timedelta(minutes=90), NOON + timedelta(minutes=30))
+    assert part == (Counter({"churn_clf:v1": 2}), "churn_clf:v1")  # a row group only partly in the window is read
+    assert models_in_window(tmp_path, None, None, ["api"]) == (Counter({"churn_clf:v1": 3}), "churn_clf:v1")
