@@ -311,12 +311,21 @@ def compact(path: Path, features: Sequence[FeatureSpec], writer: str = "") -> Pa
     return target if rows else None
 
 
-def compact_finished(directory: Path, model: str, features: Sequence[FeatureSpec], now: datetime, writer: str) -> int:
-    """Compact the folder's finished JSON segments of `model` (a crashed writer's too); return how many."""
-    done = 0
+def compact_finished(
+    directory: Path, model: str, features: Sequence[FeatureSpec], now: datetime, writer: str, most: int = 1
+) -> int:
+    """Compact up to `most` of the folder's finished JSON segments of `model` (a crashed writer's); return how many.
+
+    One a sweep by default: a folder of old JSON segments, met by a service just switched to Parquet, must not
+    keep its writer thread from the new predictions for minutes (`convert` does a folder at once).
+    """
+    done = tried = 0
     for f in closed(log_files(directory), now):
+        if tried >= most:
+            break
         if f.kind != PREFIX or f.path.suffix != ".jsonl" or model_of(f.path) not in (model, None):
             continue
+        tried += 1
         try:
             compact(f.path, features, writer)
             done += 1

@@ -125,6 +125,11 @@ def test_a_crashed_writers_finished_json_segment_is_compacted_by_the_next_writer
     (left,) = tmp_path.iterdir()
     _log(tmp_path, _rows(1), True)  # its first sweep finds yesterday's segment closed
     assert not left.exists() and logstore.parquet_path(left).exists()
+    older = [(NOON - timedelta(days=d)).timestamp() for d in (3, 2)]
+    for stamp in older:
+        _log(tmp_path / "many", _rows(1), False, [stamp])
+    assert logstore.compact_finished(tmp_path / "many", "churn_clf:v1", FEATURES, NOON, "w") == 1  # one a sweep
+    assert sorted(p.suffix for p in (tmp_path / "many").iterdir()) == [".jsonl", ".parquet"]
 
 
 def test_retention_counts_and_deletes_parquet_files_like_json_ones(tmp_path: Path) -> None:
