@@ -321,11 +321,12 @@ def compact(path: Path, features: Sequence[FeatureSpec], writer: str = "") -> Pa
             for batch in json_batches(path, features, classes):
                 pending.append(batch)
                 rows += batch.num_rows
-                if sum(b.num_rows for b in pending) >= ROW_GROUP_ROWS:  # whole row groups: each block is smaller
-                    out.write_table(pa.Table.from_batches(pending), row_group_size=ROW_GROUP_ROWS)
-                    pending = []
+                table = pa.Table.from_batches(pending)
+                if table.num_rows >= ROW_GROUP_ROWS:  # whole row groups (a parsed block is smaller), the rest kept
+                    out.write_table(table.slice(0, ROW_GROUP_ROWS).combine_chunks(), row_group_size=ROW_GROUP_ROWS)
+                    pending = table.slice(ROW_GROUP_ROWS).to_batches()
             if pending:
-                out.write_table(pa.Table.from_batches(pending), row_group_size=ROW_GROUP_ROWS)
+                out.write_table(pa.Table.from_batches(pending).combine_chunks(), row_group_size=ROW_GROUP_ROWS)
         if rows:
             with temporary.open("rb") as written:
                 os.fsync(written.fileno())
