@@ -36,8 +36,10 @@ class Monitor:
         runtime: str,
         log_directory: Path | None,
         retention: Retention | None = None,
+        compact: bool = False,
     ) -> None:
         self.card = card
+        self.compact = compact  # finished log segments become Parquet (SERVING_PREDICTION_LOG_FORMAT=parquet)
         self.model_tag = model_tag
         self.runtime = runtime
         self.log_directory = log_directory
@@ -61,6 +63,7 @@ class Monitor:
                 self.card.features,
                 on_drop=self.metrics.log_dropped.inc,
                 retention=self.retention,
+                compact=self.compact,
             )
             # Beside the prediction log, in its folder and under its limits (its writer sweeps both kinds).
             self.outcome_log = OutcomeLog(

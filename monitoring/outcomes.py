@@ -28,7 +28,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from pydantic_core import from_json, to_json
 
-from monitoring.predlog import FILE_PATTERN, LINE_START, LineLog, file_may_hold
+from monitoring import logread
+from monitoring.predlog import LINE_START, LineLog, file_may_hold
 
 logger = logging.getLogger(__name__)
 
@@ -211,7 +212,13 @@ class _IndexedFile:
     columns: dict[str, _KeyColumn] = field(default_factory=dict)  # built when outcomes are first reported by them
 
     def add(self, path: Path, size: int) -> None:
-        """Index the whole lines between the indexed end and `size`; a torn tail waits until it is whole."""
+        """Index the whole lines between the indexed end and `size`; a torn tail waits until it is whole.
+
+        A Parquet file is finished: its requests are indexed once, by the file row each starts at.
+        """
+        if path.suffix == ".parquet":
+            self._add_parquet(path, size)
+            return
         with path.open("rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
             cut = data.rfind(b"\n", self.end, min(size, len(data))) + 1
             if cut <= self.end:
@@ -227,6 +234,13 @@ class _IndexedFile:
         # Two sorted runs: the stable sort (timsort) merges them in linear time.
         order = np.argsort(hashes, kind="stable")
         self.hashes, self.offsets, self.end = hashes[order], offsets[order], cut
+
+    def _add_parquet(self, path: Path, size: int) -> None:
+        """Index a Parquet file's requests by the row each starts at (hashed as the JSON line holds the id)."""
+        request_ids, first_rows = logread.request_starts(path)
+        hashed = np.array([hash(to_json(request_id)[1:-1]) for request_id in request_ids], np.int64)
+        order = np.argsort(hashed, kind="stable")
+        self.hashes, self.offsets, self.end = hashed[order], first_rows.astype(np.int64)[order], size
 
     def offsets_of(self, wanted: np.ndarray) -> np.ndarray:
         """Offsets of the lines whose id hashes to one of `wanted` (sorted, unique)."""
@@ -257,6 +271,9 @@ class _KeyColumn:
     def add(self, path: Path, name: str, end: int) -> None:
         """Index the column's values on the lines between the indexed end and `end` (a whole line's end)."""
         hashes, offsets, rows = [], [], []
+        if path.suffix == ".parquet":
+            self._add_parquet(path, name, end)
+            return
         with path.open("rb") as file:
             file.seek(self.end)
             offset = self.end
@@ -274,6 +291,21 @@ class _KeyColumn:
                             offsets.append(offset)
                             rows.append(row)
                 offset += len(line)
+        self._merge(hashes, offsets, rows, end)
+
+    def _add_parquet(self, path: Path, name: str, end: int) -> None:
+        """Index a Parquet file's values of the column; a row's offset is the file row its request starts at."""
+        key_values, within = logread.key_values(path, name)
+        hashed, starts, numbers = [], [], []
+        for at, (value, row) in enumerate(zip(key_values, within.tolist(), strict=True)):
+            if value is not None:
+                hashed.append(hash(key_text(value)))
+                starts.append(at - row)
+                numbers.append(row)
+        self._merge(hashed, starts, numbers, end)
+
+    def _merge(self, hashes: list[int], offsets: list[int], rows: list[int], end: int) -> None:
+        """Add these rows to the sorted index, which now reaches `end`."""
         new = np.array(hashes, np.int64)
         order = np.argsort(np.concatenate([self.hashes, new]), kind="stable")
         self.hashes = np.concatenate([self.hashes, new])[order]
@@ -301,7 +333,8 @@ class PredictionIndex:
     """Where each logged request's line is: built from the log files, read on from where it last stopped.
 
     It sees every worker's and pod's predictions in the folder and costs the prediction path nothing: ~16 bytes
-    per logged request, built on first use (~5 s per GiB of log), then only the bytes appended since.
+    per logged request, built on first use (~5 s per GiB of log), then only the bytes appended since. A JSON
+    segment compacted into Parquet is indexed anew from the Parquet file's request_id column.
     """
 
     def __init__(self, log_dir: Path) -> None:
@@ -373,7 +406,7 @@ class PredictionIndex:
     def _refresh(self) -> None:
         """Index new files and appended bytes; forget deleted files; index a shrunk or replaced file anew."""
         seen = set()
-        for path in self.log_dir.glob(FILE_PATTERN):
+        for path in logread.prediction_files(self.log_dir) if self.log_dir.is_dir() else []:
             try:
                 status = path.stat()
             except OSError:
@@ -397,8 +430,17 @@ def _lines_at(path: Path, offsets: list[int]) -> list[dict[str, Any]]:
 
 
 def _offsets_and_lines(path: Path, offsets: list[int]) -> tuple[list[int], list[dict[str, Any]]]:
-    """The parsed lines starting at these offsets, and their offsets; a line that does not parse is left out."""
+    """The parsed lines starting at these offsets, and their offsets; a line that does not parse is left out.
+
+    In a Parquet file an offset is the row its request starts at, and the line is rebuilt from its rows.
+    """
     kept, lines = [], []
+    if path.suffix == ".parquet":
+        try:
+            found = logread.requests_at(path, offsets)
+        except OSError:
+            return [], []  # deleted since the refresh
+        return [offset for offset, _ in found], [line for _, line in found]
     try:
         with path.open("rb") as file:
             for offset in offsets:

@@ -27,15 +27,17 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from pydantic_core import to_json
 
 from modelcard.card import FeatureSpec
 from monitoring.retention import Retention, log_files, next_segment, to_delete
 from runtime import DEFAULT_MODEL_TAG
-from runtime.predictor import Prediction
 from runtime.table import FeatureTable, json_values
+
+if TYPE_CHECKING:  # the checks import this module to read the log: not onnxruntime and BentoML with it
+    from runtime.predictor import Prediction
 
 logger = logging.getLogger(__name__)
 
@@ -124,6 +126,7 @@ class LineLog(Generic[E]):
         # Set by the first entry queued after a write: the writer sleeps until then (or until retention is due).
         self._queued = threading.Event()
         self._fd: int | None = None
+        self._path: Path | None = None  # the file being written, handed to `_finished` when the writer leaves it
         self._file_day = ""
         self._file_bytes = 0
         self._segment = 0
@@ -194,6 +197,7 @@ class LineLog(Generic[E]):
                 self.apply_retention()
             if closing:
                 self._close_file()
+                self._leave_file()
                 return
 
     def _drain(self) -> list[E]:
@@ -249,6 +253,7 @@ class LineLog(Generic[E]):
         if self._fd is not None and day == self._file_day and self._file_bytes < self.retention.segment_limit:
             return self._fd
         self._close_file()
+        self._leave_file()
         self.directory.mkdir(parents=True, exist_ok=True)
         self._segment = (
             self._segment + 1
@@ -257,9 +262,19 @@ class LineLog(Generic[E]):
         )
         path = self.directory / f"{self.prefix}-{day}-{self.writer}-{self._segment:04d}.jsonl"
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._path = path
         self._file_day = day
         self._file_bytes = os.fstat(self._fd).st_size
         return self._fd
+
+    def _leave_file(self) -> None:
+        """The writer will not append to its last file again: hand it to `_finished`."""
+        if self._path is not None:
+            path, self._path = self._path, None
+            self._finished(path)
+
+    def _finished(self, path: Path) -> None:
+        """A segment this writer will never append to again (a new day or segment, or the log closed)."""
 
     def _close_file(self) -> None:
         if self._fd is not None:
@@ -309,8 +324,11 @@ class PredictionLog(LineLog[_Entry]):
         flush_every_s: float = 0.1,
         retention: Retention | None = None,
         clock: Callable[[], float] = time.time,
+        compact: bool = False,
     ) -> None:
         self.features = list(features)
+        # Finished segments become Parquet (monitoring/logstore.py); SERVING_PREDICTION_LOG_FORMAT=parquet.
+        self.compact = compact
         # Each feature's JSON conversion, chosen once: the writer thread runs it for every request.
         self._columns = [(spec.name, json_values(spec)) for spec in features]
         super().__init__(directory, model_tag, max_pending, on_drop, flush_every_s, retention, clock)
@@ -379,6 +397,34 @@ class PredictionLog(LineLog[_Entry]):
 
     def _rows(self, entry: _Entry) -> int:
         return len(entry.classes)
+
+    def _finished(self, path: Path) -> None:
+        """Compact the segment just left into Parquet, in this thread; on failure it stays JSON (still read)."""
+        if not self.compact:
+            return
+        # Imported here: a worker that does not compact never loads pyarrow (~40 MB of its memory).
+        from pyarrow import ArrowException
+
+        from monitoring.logstore import compact
+
+        try:
+            compact(path, self.features, self.writer)
+        except FileNotFoundError:
+            pass  # already compacted by a sweep, or deleted by retention
+        except (OSError, ArrowException) as error:
+            logger.warning("%s could not compact %s (it is read as JSON meanwhile): %s", self.name, path.name, error)
+
+    def apply_retention(self) -> list[Path]:
+        """Compact finished JSON segments left behind (a crashed writer's), then apply the limits."""
+        if self.compact:
+            from monitoring.logstore import compact_finished
+
+            now = datetime.fromtimestamp(self.clock(), UTC)
+            try:
+                compact_finished(self.directory, self.model_tag, self.features, now, self.writer)
+            except OSError as error:
+                logger.warning("%s could not look for segments to compact: %s", self.name, error)
+        return super().apply_retention()
 
     def _line(self, entry: _Entry) -> bytes:
         """One JSON line for one request, its rows column by column."""
@@ -462,13 +508,21 @@ def rows_of(line: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 
 def read_records(directory: Path, since: datetime | None = None, until: datetime | None = None) -> list[dict[str, Any]]:
-    """Every logged row with since <= time < until, oldest first; unreadable lines are skipped with a warning."""
+    """Every logged row with since <= time < until, oldest first; unreadable lines are skipped with a warning.
+
+    Compacted segments are read from their Parquet files (monitoring/logread.py), the others as JSON lines.
+    """
     import json
+
+    from monitoring.logread import parquet_records, prediction_files
 
     records: list[dict[str, Any]] = []
     skipped = 0
-    for path in sorted(directory.glob(FILE_PATTERN)):
+    for path in prediction_files(directory) if directory.is_dir() else []:
         if not file_may_hold(path, since, until):
+            continue
+        if path.suffix == ".parquet":
+            records.extend(parquet_records(path, since, until))
             continue
         with path.open("rb") as lines:
             for line in lines:

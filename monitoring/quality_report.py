@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from modelcard.card import Metrics, ModelCard
-from monitoring.report import inline_png, plt, save_png
+from monitoring.report import inline_png, pyplot, save_png
 from runtime.evaluation import METRIC_NAMES
 
 CALIBRATION_BINS = 10
@@ -75,7 +75,7 @@ def write_quality_page(
 
 def _over_time(per_day: dict[date, Metrics], card: ModelCard, path: Path) -> Path:
     """Each day's accuracy, balanced accuracy and ROC AUC, with the test figures as dashed lines."""
-    figure, axes = plt.subplots(figsize=(7, 3.4))
+    figure, axes = pyplot().subplots(figsize=(7, 3.4))
     days = list(per_day)
     stamps = np.array(days, dtype="datetime64[D]")
     for index, name in enumerate(PLOTTED_METRICS):
@@ -96,7 +96,7 @@ def _matrix_plot(matrix: list[list[int]], class_names: list[str], path: Path) ->
     """The confusion matrix as a heat map, counts written in the cells."""
     counts = np.asarray(matrix)
     size = max(3.2, 0.7 * len(class_names) + 2)
-    figure, axes = plt.subplots(figsize=(size, size * 0.85))
+    figure, axes = pyplot().subplots(figsize=(size, size * 0.85))
     axes.imshow(counts, cmap="Blues")
     ticks = np.arange(len(class_names))
     axes.set_xticks(ticks, class_names, rotation=30 if len(class_names) > 4 else 0)
@@ -112,7 +112,7 @@ def _matrix_plot(matrix: list[list[int]], class_names: list[str], path: Path) ->
 
 def _calibration_plot(calibrated: Calibration, path: Path) -> Path:
     """Predicted probability against the observed rate; the diagonal is a perfectly calibrated model."""
-    figure, axes = plt.subplots(figsize=(4.2, 4))
+    figure, axes = pyplot().subplots(figsize=(4.2, 4))
     axes.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect")
     axes.plot(calibrated.predicted, calibrated.observed, marker="o", label="live")
     axes.set(xlim=(0, 1), ylim=(0, 1), xlabel=f"predicted {calibrated.about}", ylabel="observed rate")

@@ -10,13 +10,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")  # files only, no screen
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from monitoring.stats import ClassMixDrift, FeatureDrift  # noqa: E402
+from monitoring.stats import ClassMixDrift, FeatureDrift
 
 
 @dataclass(frozen=True)
@@ -74,6 +70,16 @@ def _skipped_line(result: DriftResult) -> list[str]:
     return [f"Not checked (the model never reads them): {', '.join(result.skipped)}"] if result.skipped else []
 
 
+def pyplot() -> Any:
+    """matplotlib's pyplot drawing to files only; imported when a report is drawn (0.5 s a check without one)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no screen
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def write_report(
     result: DriftResult,
     reference: dict[str, np.ndarray],
@@ -98,6 +104,7 @@ def write_report(
 def _numeric_plot(drift: FeatureDrift, reference: np.ndarray, live: np.ndarray, directory: Path) -> Path:
     """Training and live distributions of one numeric feature on shared bins (blanks left out)."""
     reference, live = reference[~np.isnan(reference)], live[~np.isnan(live)]
+    plt = pyplot()
     figure, axes = plt.subplots(figsize=(5, 3.2))
     if reference.size and live.size:
         bins = np.histogram_bin_edges(np.concatenate([reference, live]), bins=20).tolist()
@@ -113,6 +120,7 @@ def _category_plot(drift: FeatureDrift, directory: Path) -> Path:
     """Training and live shares of each value of a category (or boolean) feature, as bars side by side."""
     values = list(drift.reference_shares)
     x = np.arange(len(values))
+    plt = pyplot()
     figure, axes = plt.subplots(figsize=(max(5, 0.45 * len(values) + 2), 3.2))
     axes.bar(x - 0.2, [drift.reference_shares[v] for v in values], 0.4, label="training", color="#4c72b0")
     axes.bar(x + 0.2, [drift.live_shares[v] for v in values], 0.4, label="live", color="#dd8452")
@@ -133,7 +141,7 @@ def save_png(figure: Any, path: Path) -> Path:
     """Lay the figure out, write it as a PNG and free it."""
     figure.tight_layout()
     figure.savefig(path, dpi=90)
-    plt.close(figure)
+    pyplot().close(figure)
     return path
 
 
@@ -152,6 +160,7 @@ def _class_plot(mix: ClassMixDrift, directory: Path) -> Path:
     """Training label shares next to live predicted shares."""
     classes = list(mix.reference_shares)
     x = np.arange(len(classes))
+    plt = pyplot()
     figure, axes = plt.subplots(figsize=(5, 3.2))
     axes.bar(x - 0.2, [mix.reference_shares[c] for c in classes], 0.4, label="training labels", color="#4c72b0")
     axes.bar(x + 0.2, [mix.live_shares[c] for c in classes], 0.4, label="live predictions", color="#dd8452")

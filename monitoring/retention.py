@@ -1,6 +1,7 @@
 """Which log files to delete: older than the age limit, or the oldest while over the size limit.
 
-The folder holds two kinds of files, predictions and the outcomes reported for them, under one budget.
+The folder holds two kinds of files, predictions and the outcomes reported for them, under one budget; a
+prediction segment counts the same whether it is still JSON lines or compacted into Parquet.
 A file is only ever deleted when no worker can still be writing it. Writers append to the newest segment
 of their own (kind, day, writer) series only, so a file is closed when a later segment of its series exists,
 or when its UTC day ended more than an hour ago (a writer moves to a new file on its first write of a day).
@@ -14,9 +15,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-# <kind>-<UTC day>-<writer>-<segment>.jsonl; older versions wrote predictions-<UTC day>-<pid>.jsonl.
+# <kind>-<UTC day>-<writer>-<segment>.jsonl, or .parquet once a finished segment is compacted (monitoring/logstore.py);
+# older versions wrote predictions-<UTC day>-<pid>.jsonl.
 FILE_NAME = re.compile(
-    r"^(?P<kind>predictions|outcomes)-(?P<day>\d{4}-\d{2}-\d{2})-(?P<writer>.+?)(?:-(?P<segment>\d{4}))?\.jsonl$"
+    r"^(?P<kind>predictions|outcomes)-(?P<day>\d{4}-\d{2}-\d{2})-(?P<writer>.+?)(?:-(?P<segment>\d{4}))?"
+    r"\.(?:jsonl|parquet)$"
 )
 KINDS = ("predictions", "outcomes")
 # A writer that has not written since midnight still holds yesterday's file open until its next write.
@@ -53,9 +56,9 @@ class LogFile:
 
 
 def log_files(directory: Path) -> list[LogFile]:
-    """The folder's log files of both kinds, oldest first; other files are left out."""
+    """The folder's log files of both kinds, JSON or Parquet, oldest first; other files are left out."""
     files = []
-    for path in directory.glob("*.jsonl"):
+    for path in directory.iterdir() if directory.is_dir() else []:
         match = FILE_NAME.match(path.name)
         if match is None:
             continue

@@ -37,6 +37,9 @@ class Settings:
     # oldest files while the folder holds more than this many MiB, are deleted (never a file still being written).
     prediction_log_max_age_days: float = 30.0
     prediction_log_max_mib: float = 1024.0
+    # "jsonl": the log's segments stay JSON lines; "parquet": each finished segment is compacted into Parquet in
+    # the log's writer thread, ~20x smaller and read by the checks column by column (docs/monitoring.md#compaction).
+    prediction_log_format: str = "jsonl"
     # "text" (BentoML's format) or "json" (one object per line, with the request id).
     log_format: str = "text"
     # When set, predictions, /model and the web UI need it (docs/security.md); health, metrics and docs stay open.
@@ -90,6 +93,9 @@ class Settings:
                 env, "PREDICTION_LOG_MAX_AGE_DAYS", cls.prediction_log_max_age_days
             ),
             prediction_log_max_mib=_positive_float(env, "PREDICTION_LOG_MAX_MIB", cls.prediction_log_max_mib),
+            prediction_log_format=_choice(
+                env, "PREDICTION_LOG_FORMAT", cls.prediction_log_format, ("jsonl", "parquet")
+            ),
             log_format=log_format,
             api_key=api_key,
             cors_origins=tuple(o.strip().rstrip("/") for o in origins if o.strip()),

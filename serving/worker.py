@@ -21,7 +21,8 @@ def make_monitor(settings: Settings, model: ServedModel) -> Monitor:
         max_age_days=settings.prediction_log_max_age_days, max_bytes=int(settings.prediction_log_max_mib * 2**20)
     )
     log_dir = settings.prediction_log_dir(model.tag)
-    return Monitor(model.card, model.tag, model.predictor.runtime.name, log_dir, retention)
+    compact = settings.prediction_log_format == "parquet"
+    return Monitor(model.card, model.tag, model.predictor.runtime.name, log_dir, retention, compact)
 
 
 def bentoml_config(settings: Settings, prediction_paths: Iterable[str], probe_dependencies: bool) -> dict[str, Any]:

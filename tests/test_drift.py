@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import pytest
 
 from modelcard.card import FeatureKind, ModelCard, NumericStats, read_card
 from monitoring.drift import CANNOT_CHECK, DRIFT, NO_DRIFT, check, count_tests, main
+from monitoring.logstore import compact
 from monitoring.predlog import PredictionLog
 from monitoring.stats import binned_shares, category_drift, class_mix_drift, new_word_drift, psi, quantile_edges
 from runtime.predictor import Prediction, load_predictor
@@ -75,6 +77,23 @@ def test_logs_made_from_training_data_show_no_drift(trained_tag: str, tmp_path: 
     report = json.loads((tmp_path / "report" / "report.json").read_text())
     assert report["drifted"] is False and report["live_rows"] == 400 and report["model"] == trained_tag
     assert all(f["psi"] < 0.1 for f in report["features"])
+
+
+def test_a_log_compacted_into_parquet_gives_the_same_check_as_its_json_lines(trained_tag: str, tmp_path: Path) -> None:
+    card, rows = _training_rows(trained_tag, 400)
+    shifted = [{**row, "petal_length": row["petal_length"] * 1.5} for row in rows]
+    _log_predictions(tmp_path / "json", trained_tag, shifted)
+    shutil.copytree(tmp_path / "json", tmp_path / "parquet")
+    for path in (tmp_path / "parquet").glob("*.jsonl"):
+        compact(path, card.features)
+    reports = {}
+    for kind in ("json", "parquet"):
+        args = ["--log-dir", str(tmp_path / kind), "--report", str(tmp_path / f"report-{kind}"), "--source", "batch"]
+        assert main(args) == DRIFT
+        report = json.loads((tmp_path / f"report-{kind}" / "report.json").read_text())
+        reports[kind] = {key: value for key, value in report.items() if not key.startswith("window_")}
+    assert reports["json"] == reports["parquet"] and reports["parquet"]["live_rows"] == 400
+    assert main(["--log-dir", str(tmp_path / "parquet"), "--source", "ui", "--report", ""]) == CANNOT_CHECK
 
 
 def test_shifted_inputs_are_found_and_plotted(

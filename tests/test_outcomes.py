@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from monitoring.logstore import compact
 from monitoring.monitor import Monitor, OutcomesOff
 from monitoring.outcomes import Logged, Outcome, OutcomeLog, PredictionIndex, ReportedOutcome, read_outcomes
 from monitoring.predlog import PredictionLog
@@ -309,3 +310,36 @@ def test_the_monitor_keeps_a_keyed_outcome_with_the_prediction_it_matched(tmp_pa
     assert (first.request_id, first.label, unmatched.request_id, unmatched.key) == (
         "keyed", "virginica", None, {"sepal_length": 1.0},
     )  # fmt: skip
+
+
+def _compact_all(directory: Path) -> None:
+    """Compact every prediction segment into Parquet, as the writer does when it leaves one."""
+    for path in directory.glob("predictions-*.jsonl"):
+        compact(path, SPECS)
+
+
+def _same(found: list[Logged | None], expected: list[Logged | None]) -> None:
+    """The same rows found; probabilities within float32's precision (Parquet keeps them so)."""
+    assert [f and f._replace(probability=0.0, probabilities=None) for f in found] == [
+        e and e._replace(probability=0.0, probabilities=None) for e in expected
+    ]
+    for f, e in zip(found, expected, strict=True):
+        if f is not None and e is not None:
+            assert f.probability == pytest.approx(e.probability, rel=1e-6)
+            assert f.probabilities == pytest.approx(e.probabilities, rel=1e-6)
+
+
+def test_the_index_finds_requests_and_keys_in_parquet_files_as_in_json_lines(tmp_path: Path) -> None:
+    _predictions(tmp_path, ("single", [SETOSA]), ("batch", [SETOSA, VIRGINICA, SETOSA]))
+    _keyed(tmp_path, ("keyed", [6.3, 3.3, 6.1, 2.5], 60))
+    wanted = [("single", 0), ("batch", 1), ("batch", 2), ("batch", 3), ("keyed", 0), ("nope", 0)]
+    keys = [Outcome(None, 0, "setosa", {"petal_length": 6.1}), Outcome(None, 0, "setosa", {"sepal_length": 5.1})]
+    index = PredictionIndex(tmp_path)
+    from_json, keyed_json = index.find(wanted), index.find_keys(keys)
+    _compact_all(tmp_path)
+    assert not list(tmp_path.glob("predictions-*.jsonl"))
+    # The same index forgets the JSON segments and reads the Parquet files that replaced them; a new one too.
+    _same(index.find(wanted), from_json)
+    _same(PredictionIndex(tmp_path).find(wanted), from_json)
+    _same(PredictionIndex(tmp_path).find_keys(keys), keyed_json)
+    assert keyed_json[0] is not None and keyed_json[0].request_id == "keyed"

@@ -37,12 +37,23 @@ def test_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "value"), [("SERVING_RUNTIME", "tensorflow"), ("SERVING_WORKERS", "0"), ("SERVING_WORKERS", "two")]
+    ("name", "value"),
+    [
+        ("SERVING_RUNTIME", "tensorflow"),
+        ("SERVING_WORKERS", "0"),
+        ("SERVING_WORKERS", "two"),
+        ("SERVING_PREDICTION_LOG_FORMAT", "csv"),
+    ],
 )
 def test_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises(ValueError, match=name):
         Settings.from_env()
+
+
+def test_the_prediction_log_stays_json_lines_unless_parquet_is_asked_for() -> None:
+    assert Settings.from_env({}).prediction_log_format == "jsonl"
+    assert Settings.from_env({"SERVING_PREDICTION_LOG_FORMAT": "parquet"}).prediction_log_format == "parquet"
 
 
 def test_the_prediction_log_folder_is_named_after_the_model(tmp_path) -> None:
