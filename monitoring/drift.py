@@ -29,14 +29,12 @@ from modelcard.text import unseen_words
 from monitoring import logread, logstore
 from monitoring.predlog import default_prediction_log
 from monitoring.report import DriftResult, table, write_report
-from monitoring.stats import FeatureDrift, new_word_drift, numeric_drift
+from monitoring.stats import FeatureDrift, counted_category_drift, counted_class_mix, new_word_drift, numeric_drift
 from monitoring.streamdrift import (
     BinCounts,
     Sample,
     as_category,
     category_counts,
-    counted_category_drift,
-    counted_class_mix,
     lengths,
     numbers,
 )

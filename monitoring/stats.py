@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -95,12 +96,21 @@ def category_drift(
     feature: str, reference_counts: Mapping[str, int], live: Sequence[str], psi_threshold: float, alpha: float
 ) -> FeatureDrift:
     """PSI over the values and a chi-squared test of the training counts against the live counts."""
-    live_counts = {value: 0 for value in reference_counts}
-    for value in live:
-        live_counts[value] = live_counts.get(value, 0) + 1
-    values = list(live_counts)
+    return counted_category_drift(feature, reference_counts, Counter(live), psi_threshold, alpha)
+
+
+def counted_category_drift(
+    feature: str,
+    reference_counts: Mapping[str, int],
+    live_counts: Mapping[str, int],
+    psi_threshold: float,
+    alpha: float,
+) -> FeatureDrift:
+    """category_drift from the live values' counts: what a streamed window gathers (monitoring/streamdrift.py)."""
+    counts = {value: 0 for value in reference_counts} | dict(live_counts)
+    values = list(counts)
     expected = np.array([reference_counts.get(v, 0) for v in values], dtype=float)
-    actual = np.array([live_counts[v] for v in values], dtype=float)
+    actual = np.array([counts[v] for v in values], dtype=float)
     expected_shares, actual_shares = expected / max(expected.sum(), 1), actual / max(actual.sum(), 1)
     index = psi(expected_shares, actual_shares)
     seen = (expected + actual) > 0
@@ -188,16 +198,28 @@ class ClassMixDrift:
 
 def class_shares(labels: Sequence[str], classes: Sequence[str]) -> np.ndarray:
     """Share of each class (in `classes` order) among the labels."""
-    counts = np.array([sum(1 for label in labels if label == c) for c in classes], dtype=float)
-    return counts / max(counts.sum(), 1.0)
+    return _shares_of(Counter(labels), classes)
+
+
+def _shares_of(counts: Mapping[str, int], classes: Sequence[str]) -> np.ndarray:
+    """Share of each class (in `classes` order) among the counted labels of these classes."""
+    values = np.array([counts.get(c, 0) for c in classes], dtype=float)
+    return values / max(values.sum(), 1.0)
 
 
 def class_mix_drift(
     reference_labels: Sequence[str], predicted: Sequence[str], classes: Sequence[str], psi_threshold: float
 ) -> ClassMixDrift:
     """Compare predicted-class shares with the training labels' shares."""
+    return counted_class_mix(reference_labels, Counter(predicted), classes, psi_threshold)
+
+
+def counted_class_mix(
+    reference_labels: Sequence[str], predicted: Mapping[str, int], classes: Sequence[str], psi_threshold: float
+) -> ClassMixDrift:
+    """class_mix_drift from the predicted classes' counts."""
     expected = class_shares(reference_labels, classes)
-    actual = class_shares(predicted, classes)
+    actual = _shares_of(predicted, classes)
     index = psi(expected, actual)
     return ClassMixDrift(
         dict(zip(classes, expected.round(4).tolist(), strict=True)),

@@ -11,19 +11,15 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from scipy import stats as scipy_stats
 
 from modelcard.card import FeatureKind, FeatureSpec
 from monitoring.stats import (
     BLANK,
-    ClassMixDrift,
     FeatureDrift,
-    _top,
     bin_count,
     binned_shares,
     psi,
@@ -166,59 +162,3 @@ class BinCounts:
             live_summary=f"mean {self.total / n:.4g}",
             drifted=index >= psi_threshold or sampled.pvalue < alpha,
         )
-
-
-def counted_category_drift(
-    feature: str,
-    reference_counts: Mapping[str, int],
-    live_counts: Mapping[str, int],
-    psi_threshold: float,
-    alpha: float,
-) -> FeatureDrift:
-    """stats.category_drift from the live values' counts instead of the values themselves.
-
-    The same figures; a copy because stats.category_drift counts a list of values in Python (seconds per
-    feature at 10 M rows) and stats.py is being changed elsewhere: once it takes counts, this goes.
-    """
-    counts = {value: 0 for value in reference_counts} | dict(live_counts)
-    values = list(counts)
-    expected = np.array([reference_counts.get(v, 0) for v in values], dtype=float)
-    actual = np.array([counts[v] for v in values], dtype=float)
-    expected_shares, actual_shares = expected / max(expected.sum(), 1), actual / max(actual.sum(), 1)
-    index = psi(expected_shares, actual_shares)
-    seen = (expected + actual) > 0
-    statistic, pvalue = 0.0, 1.0  # a single value on both sides: nothing to test
-    if seen.sum() >= 2 and actual.sum() > 0:
-        test = scipy_stats.chi2_contingency(np.vstack([expected[seen], actual[seen]]))
-        statistic, pvalue = float(test.statistic), float(test.pvalue)
-    return FeatureDrift(
-        feature,
-        "category",
-        index,
-        "chi-squared",
-        statistic,
-        pvalue,
-        _top(values, expected_shares),
-        _top(values, actual_shares),
-        drifted=index >= psi_threshold or pvalue < alpha,
-        reference_shares=dict(zip(values, expected_shares.round(4).tolist(), strict=True)),
-        live_shares=dict(zip(values, actual_shares.round(4).tolist(), strict=True)),
-    )
-
-
-def counted_class_mix(
-    reference_labels: Sequence[str], predicted: Mapping[str, int], classes: Sequence[str], psi_threshold: float
-) -> ClassMixDrift:
-    """stats.class_mix_drift from the predicted classes' counts."""
-    reference = Counter(reference_labels)
-    expected = np.array([reference[c] for c in classes], dtype=float)
-    actual = np.array([predicted.get(c, 0) for c in classes], dtype=float)
-    expected, actual = expected / max(expected.sum(), 1.0), actual / max(actual.sum(), 1.0)
-    index = psi(expected, actual)
-    return ClassMixDrift(
-        dict(zip(classes, expected.round(4).tolist(), strict=True)),
-        dict(zip(classes, actual.round(4).tolist(), strict=True)),
-        index,
-        float(np.max(np.abs(actual - expected))),
-        drifted=index >= psi_threshold,
-    )

@@ -10,11 +10,13 @@ from monitoring.stats import (
     binned_shares,
     category_drift,
     class_mix_drift,
+    counted_category_drift,
+    counted_class_mix,
     numeric_drift,
     psi,
     quantile_edges,
 )
-from monitoring.streamdrift import BinCounts, Sample, counted_category_drift, counted_class_mix
+from monitoring.streamdrift import BinCounts, Sample
 
 
 def test_counted_category_and_class_figures_equal_those_of_the_values_themselves() -> None:
