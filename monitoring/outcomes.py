@@ -238,7 +238,7 @@ class _IndexedFile:
     def _add_parquet(self, path: Path, size: int) -> None:
         """Index a Parquet file's requests by the row each starts at (hashed as the JSON line holds the id)."""
         request_ids, first_rows = logread.request_starts(path)
-        hashed = np.array([hash(to_json(request_id)[1:-1]) for request_id in request_ids], np.int64)
+        hashed = np.array([id_hash(request_id) for request_id in request_ids], np.int64)
         order = np.argsort(hashed, kind="stable")
         self.hashes, self.offsets, self.end = hashed[order], first_rows.astype(np.int64)[order], size
 
@@ -270,10 +270,10 @@ class _KeyColumn:
 
     def add(self, path: Path, name: str, end: int) -> None:
         """Index the column's values on the lines between the indexed end and `end` (a whole line's end)."""
-        hashes, offsets, rows = [], [], []
         if path.suffix == ".parquet":
             self._add_parquet(path, name, end)
             return
+        hashes, offsets, rows = [], [], []
         with path.open("rb") as file:
             file.seek(self.end)
             offset = self.end
@@ -320,6 +320,11 @@ class _KeyColumn:
         return list(zip(self.offsets[lo:hi].tolist(), self.rows[lo:hi].tolist(), strict=True))
 
 
+def id_hash(request_id: str) -> int:
+    """A request id's hash as the index holds it: of its bytes as a JSON line writes them (LINE_START's group)."""
+    return hash(to_json(request_id)[1:-1])
+
+
 def key_text(value: Any) -> str:
     """A key value as text, so a warehouse's 42, "42" and 42.0 name the same customer (and true, "true")."""
     if isinstance(value, bool):
@@ -351,7 +356,7 @@ class PredictionIndex:
         ids = {request_id for request_id, _ in keys}
         if not ids:
             return []
-        by_hash = {hash(to_json(request_id)[1:-1]): request_id for request_id in ids}  # the bytes as logged
+        by_hash = {id_hash(request_id): request_id for request_id in ids}
         wanted = np.unique(np.fromiter(by_hash, np.int64, count=len(by_hash)))
         newest: dict[str, tuple[datetime, int, dict[str, Any]]] = {}
         with self._lock:
